@@ -1,0 +1,5 @@
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    pass

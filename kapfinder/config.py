@@ -1,0 +1,118 @@
+"""Configuration, read from ``KAPFINDER_*`` environment variables (DESIGN.md → Configuration)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value is not None else default
+
+
+class ConfigError(RuntimeError):
+    """The environment asks for something kapfinder refuses to run with."""
+
+
+class Config:
+    ENV_NAME = "production"
+    DEBUG = False
+    TESTING = False
+
+    def __init__(self) -> None:
+        instance = Path(_env("KAPFINDER_INSTANCE_PATH", str(INSTANCE)))
+        self.INSTANCE_PATH = str(instance)
+        self.SQLALCHEMY_DATABASE_URI = _env("KAPFINDER_DATABASE_URL", f"sqlite:///{instance / 'kapfinder.sqlite3'}")
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SECRET_KEY = _env("KAPFINDER_SECRET_KEY")
+        self.REDIS_URL = _env("KAPFINDER_REDIS_URL")
+        self.SMTP_URL = _env("KAPFINDER_SMTP_URL")
+        self.MAIL_FROM = _env("KAPFINDER_MAIL_FROM", "kapfinder <no-reply@kapfinder.invalid>")
+        self.GEOCODER = _env("KAPFINDER_GEOCODER", "offline")
+        self.NOMINATIM_USER_AGENT = _env("KAPFINDER_NOMINATIM_USER_AGENT", "kapfinder")
+        self.TILE_URL = _env("KAPFINDER_TILE_URL")
+        self.TILE_ATTRIBUTION = _env("KAPFINDER_TILE_ATTRIBUTION")
+        self.BASE_URL = (_env("KAPFINDER_BASE_URL", "http://localhost:5000") or "").rstrip("/")
+        self.PROXY_HOPS = _int("KAPFINDER_PROXY_HOPS", 0)
+        hosts = _env("KAPFINDER_TRUSTED_HOSTS")
+        self.TRUSTED_HOSTS = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
+        self.MAX_CONTENT_LENGTH = _int("KAPFINDER_MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.READ_RATE_LIMIT = _env("KAPFINDER_READ_RATE_LIMIT")
+        self.DATA_LICENSE = _env("KAPFINDER_DATA_LICENSE", "CC-BY-4.0")
+        self.DATA_ATTRIBUTION = _env("KAPFINDER_DATA_ATTRIBUTION", "kapfinder contributors")
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RATELIMIT_ENABLED = True
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.BABEL_DEFAULT_LOCALE = "en"
+        self.SESSION_COOKIE_NAME = "__Host-session"
+        self.SESSION_COOKIE_SECURE = True
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_NAME = "__Host-remember"
+        self.REMEMBER_COOKIE_SECURE = True
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.PREFERRED_URL_SCHEME = "https"
+
+    def check(self) -> None:
+        if not self.SECRET_KEY:
+            raise ConfigError("KAPFINDER_SECRET_KEY must be set when KAPFINDER_ENV is production.")
+        if self.DEBUG or _env("FLASK_DEBUG", "0") not in ("0", "false", "False"):
+            raise ConfigError("Refusing to run in production with debug on.")
+
+
+class ProductionConfig(Config):
+    pass
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    DEBUG = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = self.SECRET_KEY or "development-only-not-secret"
+        # Plain HTTP on localhost: __Host- cookies need Secure, so development uses ordinary names.
+        self.SESSION_COOKIE_NAME = "session"
+        self.SESSION_COOKIE_SECURE = False
+        self.REMEMBER_COOKIE_NAME = "remember_token"
+        self.REMEMBER_COOKIE_SECURE = False
+        self.PREFERRED_URL_SCHEME = "http"
+
+    def check(self) -> None:
+        pass
+
+
+class TestConfig(DevelopmentConfig):
+    ENV_NAME = "test"
+    DEBUG = False
+    TESTING = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = "test-secret"
+        self.RATELIMIT_STORAGE_URI = "memory://"
+        self.BASE_URL = "http://kapfinder.test"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "production": ProductionConfig,
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+}
+
+
+def config_for_env() -> Config:
+    name = _env("KAPFINDER_ENV", "production") or "production"
+    if name not in CONFIGS:
+        raise ConfigError(f"KAPFINDER_ENV must be one of {', '.join(CONFIGS)}, not {name!r}.")
+    return CONFIGS[name]()

@@ -1,0 +1,65 @@
+"""Engine set-up and write transactions, shared by the app, the CLI and the benchmark.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on, and
+every write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue instead of one
+failing with "database is locked" half-way through. Reads use plain deferred ``BEGIN`` so they
+never wait on each other.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+IMMEDIATE = "kapfinder_immediate"
+BUSY_TIMEOUT_MS = 15000
+
+
+def is_sqlite(engine_or_session: Engine | Session) -> bool:
+    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
+    return bind.dialect.name == "sqlite"
+
+
+def configure_engine(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite" or getattr(engine, "_kapfinder_configured", False):
+        return
+    engine._kapfinder_configured = True  # type: ignore[attr-defined]
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+        # Let SQLAlchemy, not pysqlite, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get(IMMEDIATE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """Run a read-modify-write unit of work as one transaction that takes the write lock first.
+
+    Whatever the session was reading before is finished first: a deferred SQLite transaction
+    that has already read cannot safely be upgraded to a writer.
+    """
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={IMMEDIATE: True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

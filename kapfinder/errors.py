@@ -1,0 +1,55 @@
+"""Domain errors raised by the Flask-free core.
+
+Each carries a machine-readable ``code``, the ``field`` (parameter or form field) it concerns,
+and ``params`` for the message. Views and the API turn them into translated messages
+(``kapfinder.messages``) and the right HTTP status; the core never formats text for people.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class KapfinderError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, field: str | None = None, reason: str | None = None, **params: Any):
+        self.field = field
+        self.reason = reason or self.code
+        self.params = params
+        super().__init__(f"{self.code}: {field}: {self.reason} {params}")
+
+
+class InvalidParameter(KapfinderError):
+    """A parameter or form value is not acceptable. ``reason`` says why (e.g. ``not_a_number``)."""
+
+    code = "invalid_parameter"
+
+
+class UnknownLocation(KapfinderError):
+    code = "unknown_location"
+
+    def __init__(self, location: str, field: str = "location"):
+        super().__init__(field, "unknown_location", location=location)
+        self.location = location
+
+
+class AmbiguousLocation(KapfinderError):
+    code = "ambiguous_location"
+
+    def __init__(self, location: str, choices: list[dict[str, str]], field: str = "location"):
+        super().__init__(field, "ambiguous_location", location=location)
+        self.location = location
+        self.choices = choices
+
+
+class NotFound(KapfinderError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(KapfinderError):
+    """An edit made from a form whose version is no longer current."""
+
+    code = "conflict"
+    status = 409

@@ -1,0 +1,263 @@
+"""Offline US gazetteer, location parsing and great-circle distance. No Flask, no network.
+
+``resolve_location`` turns what a patient typed (a ZIP, ZIP+4, "City, ST", "City, State Name",
+a state alone, or "lat,lon") into a :class:`ResolvedLocation`, using only the ``gazetteer_*``
+tables that ``flask db upgrade`` fills from the ``zipcodes`` package.
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from geopy.distance import great_circle
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from . import vocab
+from .errors import AmbiguousLocation, InvalidParameter, UnknownLocation
+from .models import GazetteerPlace, GazetteerZip
+
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_MILE = 1.609344
+EARTH_RADIUS_MI = EARTH_RADIUS_KM / KM_PER_MILE
+STATE_FROM_POINT_MI = 50.0
+
+ZIP_RE = re.compile(r"^\s*(\d{5})(?:[-\s]?\d{4})?\s*$")
+POINT_RE = re.compile(r"^\s*([+-]?\d{1,3}(?:\.\d+)?)\s*,\s*([+-]?\d{1,3}(?:\.\d+)?)\s*$")
+_TOKEN_ALIASES = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
+
+_STATE_BY_KEY: dict[str, str] = {}
+for _t in vocab.STATES:
+    _STATE_BY_KEY[_t.slug.lower()] = _t.slug
+    _STATE_BY_KEY[_t.label.lower()] = _t.slug
+_STATE_BY_KEY["washington dc"] = "DC"
+_STATE_BY_KEY["dc"] = "DC"
+
+
+@dataclass(frozen=True)
+class ResolvedLocation:
+    input: str
+    label: str
+    kind: str  # zip | city | state | point
+    state: str | None
+    lat: float | None = None
+    lon: float | None = None
+
+    @property
+    def has_point(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"input": self.input, "label": self.label, "lat": self.lat, "lon": self.lon}
+
+
+# --- distance -------------------------------------------------------------------------------
+
+def distance_mi(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle miles on the sphere of DESIGN.md (radius 6371.0088 km)."""
+    return great_circle((lat1, lon1), (lat2, lon2), radius=EARTH_RADIUS_KM).km / KM_PER_MILE
+
+
+def round_tenth(value: float) -> float:
+    """One decimal, half away from zero, the same everywhere a distance is shown or ranked."""
+    return math.floor(value * 10 + 0.5) / 10
+
+
+def mi_to_km(miles: float) -> float:
+    return miles * KM_PER_MILE
+
+
+def cos_of_radius(radius_mi: float) -> float:
+    """Cosine of the central angle of ``radius_mi``: points within the radius have a dot product ≥ it."""
+    return math.cos(min(radius_mi / EARTH_RADIUS_MI, math.pi))
+
+
+def bounding_box(lat: float, lon: float, radius_mi: float) -> tuple[float, float, float, float, bool]:
+    """(south, north, west, east, wraps) enclosing every point within ``radius_mi``.
+
+    ``wraps`` is true when the box crosses the antimeridian (west > east then).
+    """
+    angle = math.degrees(radius_mi / EARTH_RADIUS_MI)
+    south, north = lat - angle, lat + angle
+    if south <= -90 or north >= 90:
+        return max(south, -90.0), min(north, 90.0), -180.0, 180.0, False
+    # Widest longitude span of a spherical cap (exact, not the equator approximation).
+    dlon = math.degrees(math.asin(min(1.0, math.sin(math.radians(angle)) / math.cos(math.radians(lat)))))
+    west, east = lon - dlon, lon + dlon
+    if west < -180:
+        return south, north, west + 360, east, True
+    if east > 180:
+        return south, north, west, east - 360, True
+    return south, north, west, east, False
+
+
+# --- normalisation ---------------------------------------------------------------------------
+
+def normalise_place(text: str) -> str:
+    """A comparison key: case, accents, punctuation, spacing, St./Saint, Ft/Fort, Mt/Mount folded."""
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
+    folded = re.sub(r"[.'’`]", "", folded)
+    folded = re.sub(r"[^a-z0-9]+", " ", folded)
+    return " ".join(_TOKEN_ALIASES.get(tok, tok) for tok in folded.split())
+
+
+def state_code(text: str) -> str | None:
+    """"tx", "Texas", " TEXAS " → "TX"; anything else → None."""
+    key = normalise_place(text)
+    # normalise_place turns "st" into "saint"; no state is called that, so undo nothing.
+    return _STATE_BY_KEY.get(key)
+
+
+# --- gazetteer build (used by the data migration) ---------------------------------------------
+
+def gazetteer_rows(records: Iterable[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """ZIP rows and place rows from ``zipcodes.list_all()`` records (DESIGN.md → Locations)."""
+    zips: list[dict] = []
+    standard_points: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    any_points: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    spellings: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for rec in records:
+        state = rec.get("state")
+        if not rec.get("active") or state not in vocab.STATES or rec.get("zip_code_type") == "MILITARY":
+            continue
+        lat, lon = float(rec["lat"]), float(rec["long"])
+        if lat == 0 and lon == 0:
+            continue
+        zips.append({
+            "zip": rec["zip_code"], "zip_type": rec["zip_code_type"], "city": rec["city"], "state": state,
+            "county": rec.get("county") or None, "timezone": rec.get("timezone") or None, "lat": lat, "lon": lon,
+        })
+        for name in [rec["city"], *rec.get("acceptable_cities", [])]:
+            key = (normalise_place(name), state)
+            if not key[0]:
+                continue
+            spellings[key][name] += 1
+            any_points[key].append((lat, lon))
+            if rec["zip_code_type"] == "STANDARD":
+                standard_points[key].append((lat, lon))
+    places = []
+    for key, points in any_points.items():
+        # A city's point is the mean of its STANDARD ZIP centroids; a town with only PO boxes
+        # or unique ZIPs still resolves, to the mean of those.
+        use = standard_points.get(key) or points
+        places.append({
+            "name_key": key[0], "state": key[1], "name": spellings[key].most_common(1)[0][0],
+            "lat": sum(p[0] for p in use) / len(use), "lon": sum(p[1] for p in use) / len(use),
+            "zip_count": len(use),
+        })
+    return zips, places
+
+
+def load_gazetteer(connection) -> int:
+    """Fill the gazetteer tables from the pinned ``zipcodes`` package; returns the ZIP count."""
+    import zipcodes
+
+    zips, places = gazetteer_rows(zipcodes.list_all())
+    connection.execute(GazetteerPlace.__table__.delete())
+    connection.execute(GazetteerZip.__table__.delete())
+    for start in range(0, len(zips), 5000):
+        connection.execute(insert(GazetteerZip.__table__), zips[start:start + 5000])
+    for start in range(0, len(places), 5000):
+        connection.execute(insert(GazetteerPlace.__table__), places[start:start + 5000])
+    return len(zips)
+
+
+# --- resolution -------------------------------------------------------------------------------
+
+def _place_label(name: str, state: str) -> str:
+    return f"{name}, {state}"
+
+
+def lookup_zip(session: Session, zip5: str) -> GazetteerZip | None:
+    return session.get(GazetteerZip, zip5)
+
+
+def _places(session: Session, key: str, state: str | None = None) -> list[GazetteerPlace]:
+    stmt = select(GazetteerPlace).where(GazetteerPlace.name_key == key)
+    if state:
+        stmt = stmt.where(GazetteerPlace.state == state)
+    return list(session.scalars(stmt.order_by(GazetteerPlace.zip_count.desc(), GazetteerPlace.state)))
+
+
+def nearest_zip(session: Session, lat: float, lon: float, within_mi: float) -> GazetteerZip | None:
+    south, north, west, east, wraps = bounding_box(lat, lon, within_mi)
+    stmt = select(GazetteerZip).where(GazetteerZip.lat.between(south, north))
+    if not wraps:
+        stmt = stmt.where(GazetteerZip.lon.between(west, east))
+    best, best_d = None, within_mi
+    for row in session.scalars(stmt):
+        d = distance_mi(lat, lon, row.lat, row.lon)
+        if d <= best_d:
+            best, best_d = row, d
+    return best
+
+
+def resolve_point(session: Session, lat: float, lon: float, text: str | None = None,
+                  field: str = "location") -> ResolvedLocation:
+    if not (math.isfinite(lat) and math.isfinite(lon)) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidParameter(field, "coordinates_out_of_range")
+    near = nearest_zip(session, lat, lon, STATE_FROM_POINT_MI)
+    label = f"{lat:.3f}, {lon:.3f}"
+    return ResolvedLocation(text if text is not None else label, label, "point",
+                            near.state if near else None, lat, lon)
+
+
+def resolve_location(session: Session, text: str, field: str = "location") -> ResolvedLocation:
+    """Resolve a patient's location text, offline. Raises UnknownLocation or AmbiguousLocation."""
+    raw = text.strip()
+    if not raw:
+        raise InvalidParameter(field, "required")
+    if m := ZIP_RE.match(raw):
+        row = lookup_zip(session, m.group(1))
+        if row is None:
+            raise UnknownLocation(raw, field)
+        return ResolvedLocation(raw, _place_label(row.city, row.state), "zip", row.state, row.lat, row.lon)
+    if m := POINT_RE.match(raw):
+        return resolve_point(session, float(m.group(1)), float(m.group(2)), raw, field)
+
+    if "," in raw:
+        city_part, state_part = raw.rsplit(",", 1)
+        code = state_code(state_part)
+        key = normalise_place(city_part)
+        if code is None or not key:
+            raise UnknownLocation(raw, field)
+        found = _places(session, key, code)
+        if not found:
+            raise UnknownLocation(raw, field)
+        place = found[0]
+        return ResolvedLocation(raw, _place_label(place.name, code), "city", code, place.lat, place.lon)
+
+    key = normalise_place(raw)
+    if not key:
+        raise UnknownLocation(raw, field)
+    if (code := _STATE_BY_KEY.get(key)) is not None:
+        return ResolvedLocation(raw, vocab.STATE_NAMES[code], "state", code)
+    tokens = key.split()
+    # "Austin TX", "Saint Louis Missouri": a trailing state code or name after a city.
+    for n in (3, 2, 1):
+        if len(tokens) > n:
+            code = _STATE_BY_KEY.get(" ".join(tokens[-n:]))
+            if code:
+                found = _places(session, " ".join(tokens[:-n]), code)
+                if found:
+                    place = found[0]
+                    return ResolvedLocation(raw, _place_label(place.name, code), "city", code, place.lat, place.lon)
+    found = _places(session, key)
+    if not found:
+        raise UnknownLocation(raw, field)
+    if len(found) > 1:
+        choices = [{"label": _place_label(p.name, p.state), "location": _place_label(p.name, p.state)}
+                   for p in sorted(found, key=lambda p: (p.state, p.name))]
+        raise AmbiguousLocation(raw, choices, field)
+    place = found[0]
+    return ResolvedLocation(raw, _place_label(place.name, place.state), "city", place.state, place.lat, place.lon)
+
+
+def timezone_for_zip(session: Session, zip5: str) -> str | None:
+    row = lookup_zip(session, zip5)
+    return row.timezone if row else None

@@ -1,0 +1,42 @@
+"""Translated, patient-facing messages for the codes the core raises (kapfinder.errors)."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from .errors import KapfinderError
+
+
+def error_message(err: KapfinderError) -> str:
+    p = err.params
+    reason = err.reason
+    if reason == "unknown_location":
+        return _("We couldn't find ‘%(location)s’. Try a 5-digit ZIP code or ‘City, ST’.", location=p.get("location", ""))
+    if reason == "ambiguous_location":
+        return _("There is more than one ‘%(location)s’. Which state do you mean?", location=p.get("location", ""))
+    if reason == "coordinates_out_of_range":
+        return _("Latitude must be between -90 and 90 and longitude between -180 and 180.")
+    if reason == "required":
+        return _("This field is required.")
+    if reason == "not_a_number":
+        return _("Enter a whole number.")
+    if reason == "out_of_range":
+        return _("Enter a whole number from %(min)s to %(max)s.", min=p.get("min"), max=p.get("max"))
+    if reason == "unknown_value":
+        return _("‘%(value)s’ is not one of the choices.", value=p.get("value", ""))
+    if reason == "too_long":
+        return _("This value is too long (at most %(max)s characters).", max=p.get("max", 200))
+    if reason == "control_character":
+        return _("This value contains characters that are not allowed.")
+    if reason == "repeated":
+        return _("Give this parameter only once.")
+    if reason == "requires_insurance":
+        return _("Choose an insurance carrier first.")
+    if reason == "location_and_coordinates":
+        return _("Give either a location or lat and lon, not both.")
+    if reason == "lat_and_lon":
+        return _("Give both lat and lon.")
+    if reason == "not_found":
+        return _("Not found.")
+    if reason == "conflict":
+        return _("This listing changed since you opened it.")
+    return _("This value is not valid.")

@@ -1,0 +1,11 @@
+"""Typed SQLAlchemy 2.0 models, free of Flask so the core and the CLI can use them directly."""
+from .base import Base, UTCDateTime, utcnow
+from .clinic import (STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice,
+                     derived_columns, new_id, unit_vector)
+from .gazetteer import GazetteerPlace, GazetteerZip
+from .user import User
+
+__all__ = [
+    "Base", "UTCDateTime", "utcnow", "STALE_AFTER", "Clinic", "ClinicAtHomeState", "ClinicInsurance",
+    "ClinicPrice", "derived_columns", "new_id", "unit_vector", "GazetteerPlace", "GazetteerZip", "User",
+]

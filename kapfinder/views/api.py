@@ -1,0 +1,4 @@
+"""The api blueprint."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1" or None)

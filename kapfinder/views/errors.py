@@ -1,0 +1,73 @@
+"""Error pages: JSON under /api/v1 and /hsds (every status, 500 included), friendly HTML elsewhere."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from ..errors import KapfinderError
+from ..messages import error_message
+
+JSON_PREFIXES = ("/api/", "/hsds")
+CODES = {400: "invalid_parameter", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
+         413: "payload_too_large", 422: "unprocessable", 429: "rate_limited", 500: "server_error"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def json_error(status: int, code: str, message: str, field: str | None = None, **extra):
+    body = {"error": {"code": code, "message": message, "field": field, **extra}}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def kapfinder_error_response(err: KapfinderError):
+    extra = {"choices": err.choices} if hasattr(err, "choices") else {}
+    return json_error(err.status, err.code, error_message(err), err.field, **extra)
+
+
+def _http_message(status: int) -> str:
+    return {
+        400: _("The request could not be understood."),
+        404: _("We couldn't find that page."),
+        405: _("That method is not allowed here."),
+        413: _("That upload is too large."),
+        429: _("Too many requests. Please wait a moment and try again."),
+    }.get(status, _("Something went wrong on our side. Please try again later."))
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(KapfinderError)
+    def handle_domain_error(err: KapfinderError):
+        if wants_json():
+            return kapfinder_error_response(err)
+        return render_template("errors/error.html", status=err.status, message=error_message(err)), err.status
+
+    @app.errorhandler(HTTPException)
+    def handle_http(err: HTTPException):
+        status = err.code or 500
+        if wants_json():
+            response = json_error(status, CODES.get(status, "error"), _http_message(status))
+        else:
+            template = "errors/404.html" if status == 404 else "errors/error.html"
+            response = app.make_response(
+                (render_template(template, status=status, message=_http_message(status)), status))
+        if status == 429 and err.get_response() is not None:
+            retry = err.get_response().headers.get("Retry-After")
+            if retry:
+                response.headers["Retry-After"] = retry
+        if status == 405 and err.get_response() is not None:
+            allow = err.get_response().headers.get("Allow")
+            if allow:
+                response.headers["Allow"] = allow
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(err: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500, "server_error", _http_message(500))
+        return render_template("errors/error.html", status=500, message=_http_message(500)), 500

@@ -1,0 +1,4 @@
+"""The owner blueprint."""
+from flask import Blueprint
+
+bp = Blueprint("owner", __name__, url_prefix="/owner" or None)

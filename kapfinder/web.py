@@ -1,0 +1,64 @@
+"""What every response gets: security headers, a request log without query strings, /healthz,
+and the values every template reads."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, jsonify, request
+from sqlalchemy import text
+
+from . import vocab
+from .extensions import db
+
+request_log = logging.getLogger("kapfinder.request")
+
+
+def register(app: Flask) -> None:
+    # Werkzeug's own access log prints the query string (a patient's search): silence it.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if not request_log.handlers and not app.testing:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        request_log.addHandler(handler)
+        request_log.setLevel(logging.INFO)
+        request_log.propagate = False
+
+    @app.before_request
+    def _start_timer():
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _headers_and_log(response):
+        tile_url = app.config.get("TILE_URL")
+        img_src = "'self' data:"
+        if tile_url:
+            from urllib.parse import urlsplit
+            parts = urlsplit(tile_url)
+            img_src += f" {parts.scheme}://{parts.netloc}"
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; img-src {img_src}; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        # Method, path, status and time only: never the query string.
+        request_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
+        return response
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception:  # any database failure means "not ready"
+            db.session.rollback()
+            return jsonify({"status": "unavailable"}), 503
+        return jsonify({"status": "ok"})
+
+    @app.context_processor
+    def _template_globals():
+        return {"vocab": vocab, "config_tile_url": app.config.get("TILE_URL")}

@@ -54,9 +54,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import account, api, directory, hsds, insurance, moderate, owner
+    from .views import account, api, community, directory, hsds, insurance, moderate, opendata, owner
 
-    for module in (directory, insurance, account, owner, moderate, api, hsds):
+    for module in (directory, insurance, community, account, owner, moderate, api, hsds, opendata):
         app.register_blueprint(module.bp)
 
 

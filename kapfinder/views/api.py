@@ -1,4 +1,65 @@
-"""The api blueprint."""
-from flask import Blueprint
+"""JSON API v1 (DESIGN.md → JSON API v1): search, one clinic, the taxonomy and the OpenAPI document.
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1" or None)
+Thin: parse → one service → serialize. Errors are raised as KapfinderError / HTTPException and
+answered in the ``{"error": {...}}`` shape by ``views/errors.py``.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from .. import vocab
+from ..errors import NotFound
+from ..extensions import db, limiter
+from ..models import Clinic, utcnow
+from ..openapi import build_openapi
+from ..search import parse_criteria, search
+from ..serialize import clinic_detail, search_response
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Public reads are unlimited unless the operator sets KAPFINDER_READ_RATE_LIMIT (e.g. "600/minute").
+# The scope "read" is meant to be shared with the other public reads (pages, /hsds).
+limiter.shared_limit(lambda: current_app.config.get("READ_RATE_LIMIT") or "1000000/second", scope="read",
+                     exempt_when=lambda: not current_app.config.get("READ_RATE_LIMIT"))(bp)
+
+
+def clinic_url(clinic: Clinic) -> str:
+    """The clinic's public page, from KAPFINDER_BASE_URL (never from the request's Host)."""
+    return f"{current_app.config['BASE_URL']}/clinics/{clinic.slug}"
+
+
+@bp.after_app_request
+def _open_data_cors(response):
+    # Open data: any web page may read the API. No cookies are involved, so "*" is safe.
+    if request.path.startswith(bp.url_prefix + "/") and request.method in ("GET", "HEAD"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/clinics")
+def clinics():
+    criteria = parse_criteria(request.args.to_dict(flat=False), api=True)
+    now = utcnow()
+    page = search(db.session, criteria, now=now)
+    return jsonify(search_response(page, clinic_url, now=now))
+
+
+@bp.get("/clinics/<ident>")
+def clinic(ident: str):
+    published = select(Clinic).where(Clinic.status == "published")
+    found = (db.session.scalars(published.where(Clinic.id == ident.lower())).first()
+             or db.session.scalars(published.where(Clinic.slug == ident)).first())
+    if found is None:
+        raise NotFound(None, "not_found")
+    return jsonify(clinic_detail(found, url=clinic_url(found)))
+
+
+@bp.get("/taxonomy")
+def taxonomy():
+    return jsonify({name: vocabulary.as_json() for name, vocabulary in vocab.TAXONOMY.items()})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(build_openapi(f"{current_app.config['BASE_URL']}{bp.url_prefix}"))

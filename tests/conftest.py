@@ -29,7 +29,23 @@ pytest_plugins = ["fixtures.clinics"]
 
 
 def postgres_url() -> str:
-    return os.environ.get("KAPFINDER_TEST_POSTGRES_URL") or DEFAULT_PG_URL
+    """The configured test database, or the default one with this run's PID appended, so that
+    parallel runs on one server never drop each other's database."""
+    given = os.environ.get("KAPFINDER_TEST_POSTGRES_URL")
+    if given:
+        return given
+    url = make_url(DEFAULT_PG_URL)
+    return url.set(database=f"{url.database}_{os.getpid()}").render_as_string(hide_password=False)
+
+
+def _drop_postgres(url: str) -> None:
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def _prepare_postgres(url: str) -> str | None:
@@ -67,8 +83,10 @@ def database_url(tmp_path_factory) -> str:
         reason = _prepare_postgres(url)
         if reason:
             pytest.skip(reason)
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'kapfinder.sqlite3'}"
+        yield url
+        _drop_postgres(url)
+        return
+    yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kapfinder.sqlite3'}"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,118 @@
+"""The offline gazetteer: every location form of DESIGN.md, ambiguity, unknown places, distance."""
+from __future__ import annotations
+
+import pytest
+from geopy.distance import great_circle
+
+from kapfinder import geo
+from kapfinder.errors import AmbiguousLocation, InvalidParameter, UnknownLocation
+from kapfinder.models import GazetteerPlace, GazetteerZip
+
+
+@pytest.mark.parametrize("text, label, state, kind", [
+    ("78701", "Austin, TX", "TX", "zip"),
+    ("78701-1234", "Austin, TX", "TX", "zip"),
+    ("787011234", "Austin, TX", "TX", "zip"),
+    (" 78701 ", "Austin, TX", "TX", "zip"),
+    ("Austin, TX", "Austin, TX", "TX", "city"),
+    ("austin,tx", "Austin, TX", "TX", "city"),
+    ("AUSTIN ,  texas", "Austin, TX", "TX", "city"),
+    ("Austin TX", "Austin, TX", "TX", "city"),
+    ("St. Louis, MO", "Saint Louis, MO", "MO", "city"),
+    ("saint louis, missouri", "Saint Louis, MO", "MO", "city"),
+    ("St Louis MO", "Saint Louis, MO", "MO", "city"),
+    ("Ft Worth, TX", "Fort Worth, TX", "TX", "city"),
+    ("fort worth, tx", "Fort Worth, TX", "TX", "city"),
+    ("Port St. Lucie, FL", "Port Saint Lucie, FL", "FL", "city"),
+    ("San Juan, PR", "San Juan, PR", "PR", "city"),
+    ("Washington, DC", "Washington, DC", "DC", "city"),
+    ("Texas", "Texas", "TX", "state"),
+    ("tx", "Texas", "TX", "state"),
+    ("Washington", "Washington", "WA", "state"),
+    ("new  york", "New York", "NY", "state"),
+])
+def test_location_forms_resolve(db_session, text, label, state, kind):
+    loc = geo.resolve_location(db_session, text)
+    assert (loc.label, loc.state, loc.kind) == (label, state, kind)
+    assert loc.input == text.strip()
+    if kind == "state":
+        assert loc.lat is None and loc.lon is None
+    else:
+        assert -90 <= loc.lat <= 90 and -180 <= loc.lon <= 180
+
+
+def test_city_point_is_mean_of_its_standard_zip_centroids(db_session):
+    standard = db_session.query(GazetteerZip).filter_by(city="Austin", state="TX", zip_type="STANDARD").all()
+    assert len(standard) > 10
+    loc = geo.resolve_location(db_session, "Austin, TX")
+    assert loc.lat == pytest.approx(sum(z.lat for z in standard) / len(standard), abs=0.05)
+    assert loc.lon == pytest.approx(sum(z.lon for z in standard) / len(standard), abs=0.05)
+
+
+def test_acceptable_city_alias_resolves(db_session):
+    alias = db_session.query(GazetteerPlace).filter_by(name_key="saint louisvl", state="OH").one()
+    assert geo.resolve_location(db_session, "Saint Louisvl, OH").label == f"{alias.name}, OH"
+
+
+def test_gazetteer_holds_only_active_zips_of_states_dc_and_pr(db_session):
+    states = {s for (s,) in db_session.query(GazetteerZip.state).distinct()}
+    assert states == set(geo.vocab.STATES.slugs)
+    assert db_session.query(GazetteerZip).filter_by(zip_type="MILITARY").count() == 0
+    assert db_session.query(GazetteerZip).filter(GazetteerZip.lat == 0, GazetteerZip.lon == 0).count() == 0
+    assert db_session.get(GazetteerZip, "09001") is None  # APO/FPO Europe
+
+
+def test_point_takes_state_of_nearest_zip_within_50_miles(db_session):
+    loc = geo.resolve_location(db_session, "30.2672, -97.7431")
+    assert (loc.kind, loc.state, loc.label) == ("point", "TX", "30.267, -97.743")
+    at_sea = geo.resolve_location(db_session, "30.0,-60.0")
+    assert at_sea.state is None
+
+
+@pytest.mark.parametrize("text", ["91,0", "0,181", "-90.5, 10"])
+def test_point_out_of_range_is_invalid(db_session, text):
+    with pytest.raises(InvalidParameter) as caught:
+        geo.resolve_location(db_session, text)
+    assert caught.value.reason == "coordinates_out_of_range"
+
+
+@pytest.mark.parametrize("text", ["Atlantis, ZZ", "zzzz", "00000", "99999", "Austin, ZZ", "Gotham, NY", ",", "12"])
+def test_unknown_places_are_errors_never_a_default_point(db_session, text):
+    with pytest.raises(UnknownLocation) as caught:
+        geo.resolve_location(db_session, text)
+    assert caught.value.location == text.strip()
+
+
+def test_ambiguous_city_offers_a_choice_per_state(db_session):
+    with pytest.raises(AmbiguousLocation) as caught:
+        geo.resolve_location(db_session, "Springfield")
+    choices = caught.value.choices
+    assert {"label": "Springfield, IL", "location": "Springfield, IL"} in choices
+    assert len(choices) >= 5
+    # Each choice resolves without further questions.
+    for choice in choices:
+        assert geo.resolve_location(db_session, choice["location"]).kind == "city"
+
+
+def test_distance_is_great_circle_on_the_design_sphere():
+    a, b = (30.2672, -97.7431), (32.7767, -96.7970)
+    expected = great_circle(a, b, radius=6371.0088).km / 1.609344
+    assert geo.distance_mi(*a, *b) == pytest.approx(expected, rel=1e-12)
+    assert 180 < expected < 190
+
+
+@pytest.mark.parametrize("value, rounded", [(0.04, 0.0), (0.05, 0.1), (1.25, 1.3), (12.349, 12.3), (2.0, 2.0)])
+def test_round_tenth_is_half_up(value, rounded):
+    assert geo.round_tenth(value) == rounded
+
+
+@pytest.mark.parametrize("lat, lon", [(30.0, -97.0), (64.8, -147.7), (51.9, 179.9), (51.9, -179.9), (-33.0, 151.0)])
+def test_bounding_box_contains_the_whole_circle(lat, lon):
+    south, north, west, east, wraps = geo.bounding_box(lat, lon, 250)
+    for bearing in range(0, 360, 5):
+        p = great_circle(kilometers=250 * 1.609344 * 0.999999, radius=6371.0088).destination((lat, lon), bearing)
+        assert south <= p.latitude <= north
+        if wraps:
+            assert p.longitude >= west or p.longitude <= east
+        else:
+            assert west <= p.longitude <= east

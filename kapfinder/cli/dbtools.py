@@ -1,5 +1,150 @@
+"""``flask db backup PATH`` and ``flask db restore PATH``, added to Flask-Migrate's ``db`` group.
+
+SQLite: the online backup API, page by page, so the site keeps serving while it runs and the copy
+is consistent. PostgreSQL: ``pg_dump -Fc`` / ``pg_restore --clean``; the password travels in the
+environment (PGPASSWORD), never on a command line other users can read.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import click
 from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL, Engine
+
+
+def _engine() -> Engine:
+    from ..extensions import db
+
+    return db.engine
+
+
+def _sqlite_path(url: URL) -> Path:
+    if not url.database or url.database == ":memory:":
+        raise click.ClickException("An in-memory SQLite database cannot be backed up or restored.")
+    return Path(url.database)
+
+
+def _libpq(url: URL) -> tuple[list[str], dict[str, str]]:
+    """Connection arguments for the PostgreSQL client programs, and their environment."""
+    env = dict(os.environ)
+    args = ["--no-password"]
+    if url.host:
+        args += ["--host", url.host]
+    if url.port:
+        args += ["--port", str(url.port)]
+    if url.username:
+        args += ["--username", url.username]
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    for key, value in url.query.items():  # e.g. sslmode=require
+        if isinstance(value, str) and key.startswith("ssl"):
+            env["PG" + key.upper()] = value
+    args += ["--dbname", url.database or "postgres"]
+    return args, env
+
+
+def _program(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise click.ClickException(f"{name} is not installed (Debian: apt-get install postgresql-client).")
+    return path
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise click.ClickException(f"{Path(command[0]).name} failed: {done.stderr.strip()}")
+
+
+def backup(engine: Engine, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if engine.dialect.name == "sqlite":
+        source = sqlite3.connect(_sqlite_path(engine.url))
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        partial.replace(target)  # a backup file is either complete or absent
+    elif engine.dialect.name == "postgresql":
+        args, env = _libpq(engine.url)
+        partial = target.with_name(target.name + ".partial")
+        _run([_program("pg_dump"), "--format=custom", "--no-owner", "--file", str(partial), *args], env)
+        partial.replace(target)
+    else:
+        raise click.ClickException(f"Backups are not supported on {engine.dialect.name}.")
+
+
+def restore(engine: Engine, source: Path) -> None:
+    if not source.is_file():
+        raise click.ClickException(f"No backup at {source}.")
+    engine.dispose()  # no pooled connection keeps reading the old data
+    if engine.dialect.name == "sqlite":
+        backup_db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            if backup_db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise click.ClickException(f"{source} is not an intact SQLite database.")
+            live = sqlite3.connect(_sqlite_path(engine.url), timeout=15)
+            try:
+                backup_db.backup(live)  # replaces every page of the live database in one go
+            finally:
+                live.close()
+        except sqlite3.DatabaseError as exc:
+            raise click.ClickException(f"{source} is not a SQLite database: {exc}") from None
+        finally:
+            backup_db.close()
+    elif engine.dialect.name == "postgresql":
+        args, env = _libpq(engine.url)
+        _run([_program("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
+              "--exit-on-error", *args, str(source)], env)
+    else:
+        raise click.ClickException(f"Restores are not supported on {engine.dialect.name}.")
+    engine.dispose()
+
+
+def clinic_count(engine: Engine) -> int:
+    from ..models import Clinic
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Clinic)).scalar_one()
 
 
 def register(app: Flask) -> None:
-    pass
+    group = app.cli.commands.get("db")
+    if group is None or not isinstance(group, click.Group):  # Flask-Migrate not bound: nothing to extend
+        return
+
+    @group.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @with_appcontext
+    def backup_command(path: Path) -> None:
+        """Write a consistent copy of the database to PATH while the site keeps running."""
+        backup(_engine(), path)
+        click.echo(f"Backed up the database to {path}.")
+
+    @group.command("restore")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @with_appcontext
+    def restore_command(path: Path, yes: bool) -> None:
+        """Replace the whole database with the backup at PATH (made by `flask db backup`)."""
+        if not yes:
+            click.confirm(f"Replace every row of the database with {path}?", abort=True)
+        restore(_engine(), path)
+        click.echo(f"Restored the database from {path}.")
+
+    @group.command("clinic-count", hidden=True)
+    @with_appcontext
+    def clinic_count_command() -> None:
+        """Print how many clinics the database holds (make run loads sample data when 0)."""
+        click.echo(clinic_count(_engine()))

@@ -1,0 +1,49 @@
+"""gunicorn settings for ``gunicorn -c gunicorn.conf.py app:app`` (``make serve``).
+
+Every value can be overridden on the command line or with GUNICORN_CMD_ARGS; the ones operators
+usually change also read an environment variable. See docs/DEPLOY.md.
+"""
+import os
+
+_cpus = os.cpu_count() or 1
+
+# Behind nginx or a load balancer, listen on loopback (one machine) or the private address (many).
+bind = os.environ.get("KAPFINDER_BIND", "127.0.0.1:8000")
+
+# gthread: a few processes, each with a few threads. Requests spend most of their time in the
+# database, so threads overlap that wait cheaply; processes use the cores. One process per core,
+# at least two so one slow request never stalls the site (each process stays well under 150 MB).
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, _cpus)))
+threads = int(os.environ.get("KAPFINDER_THREADS", 4))
+
+timeout = 30  # a worker silent this long is killed and replaced
+graceful_timeout = 30  # in-flight requests get this long on reload or shutdown
+keepalive = 5  # behind a proxy that reuses connections
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = 2000
+max_requests_jitter = 200
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# Logs never hold a query string (a patient's search): the app writes one line per request
+# (method, path, status, time); gunicorn's own access log is off by default, and when turned on
+# (--access-logfile -) it uses the path without the query, %(U)s, never the request line %(r)s.
+# PrivateLogger also removes query strings from gunicorn's error lines. No client address,
+# referrer or user agent is logged either.
+accesslog = os.environ.get("KAPFINDER_ACCESS_LOG") or None
+access_log_format = '%(t)s %(m)s %(U)s %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = os.environ.get("KAPFINDER_LOG_LEVEL", "info")
+logger_class = "kapfinder.serving.PrivateLogger"
+
+# The app reads forwarded headers itself (ProxyFix, KAPFINDER_PROXY_HOPS): gunicorn trusts none.
+forwarded_allow_ips = ""
+proxy_allow_ips = ""
+
+# gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be shared by every gunicorn the
+# same user runs on a machine; kapfinder does not use it.
+control_socket_disable = True

@@ -1,0 +1,119 @@
+"""What serving behind a proxy, on one process or many, needs beyond the app factory.
+
+``configure(app)`` (called once from ``create_app``; calling it again does nothing):
+
+- trusts ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``KAPFINDER_PROXY_HOPS`` proxies
+  (0, the default: trust none, so a client cannot forge its address to dodge a rate limit);
+- ``TRUSTED_HOSTS`` and ``MAX_CONTENT_LENGTH`` are enforced by Flask itself from ``app.config``;
+- puts the shared cache (Redis or in-process, see ``cache.py``) at ``app.extensions["kapfinder_cache"]``;
+- says in the log, once per process at start-up, whether rate limits and cache are shared
+  through Redis or kept in this process only.
+
+``PrivateLogger`` is gunicorn's logger with query strings removed from every line it writes.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .cache import get_cache
+
+log = logging.getLogger("kapfinder.serving")
+
+_QUERY = re.compile(r"(/[^\s?'\"]*)\?[^\s'\"]*")
+
+
+def strip_query_strings(text: str) -> str:
+    """``GET /search?location=78701 HTTP/1.1`` → ``GET /search HTTP/1.1``: a patient's search stays out of logs."""
+    return _QUERY.sub(r"\1", text)
+
+
+def redacted_url(url: str | None) -> str | None:
+    """A connection URL fit for a log line: no password."""
+    if not url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy-style URL: keep only the scheme
+        return url.split("://", 1)[0] + "://…"
+
+
+def configure(app: Flask) -> None:
+    if app.extensions.get("kapfinder_serving"):
+        return
+    app.extensions["kapfinder_serving"] = True
+
+    hops = int(app.config.get("PROXY_HOPS") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+
+    redis_url = app.config.get("REDIS_URL")
+    app.extensions["kapfinder_cache"] = get_cache(redis_url)
+
+    if not log.handlers and not app.testing:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    storage = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if storage.startswith("memory://"):
+        log.warning(
+            "No KAPFINDER_REDIS_URL: rate limits and the cache live in this process only; "
+            "run a single process, or set KAPFINDER_REDIS_URL to share them.")
+    else:
+        log.info("Rate limits and the cache are shared through %s.", redacted_url(storage))
+    if hops:
+        log.info("Trusting forwarded headers from %d proxy hop(s).", hops)
+
+
+try:  # gunicorn is a runtime dependency, but the app itself must import without it
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover
+    _GunicornLogger = object  # type: ignore[assignment,misc]
+
+
+class PrivateLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
+    """gunicorn's logger, except that no line it writes carries a query string.
+
+    The access log format already leaves the query out (``%(U)s``); this also covers the
+    error lines gunicorn writes itself ("Error handling request /search?location=...",
+    "Invalid request from ip=...: ... '/search?...'").
+    """
+
+    @staticmethod
+    def _clean(msg: Any, args: tuple) -> str:
+        text = str(msg)
+        if args:
+            try:
+                text = text % args
+            except (TypeError, ValueError):
+                text = " ".join([text, *map(str, args)])
+        return strip_query_strings(text)
+
+    def critical(self, msg, *args, **kwargs):
+        super().critical(self._clean(msg, args), **kwargs)
+
+    def error(self, msg, *args, **kwargs):
+        super().error(self._clean(msg, args), **kwargs)
+
+    def warning(self, msg, *args, **kwargs):
+        super().warning(self._clean(msg, args), **kwargs)
+
+    def info(self, msg, *args, **kwargs):
+        super().info(self._clean(msg, args), **kwargs)
+
+    def debug(self, msg, *args, **kwargs):
+        super().debug(self._clean(msg, args), **kwargs)
+
+    def exception(self, msg, *args, **kwargs):
+        super().exception(self._clean(msg, args), **kwargs)
+
+    def log(self, lvl, msg, *args, **kwargs):
+        super().log(lvl, self._clean(msg, args), **kwargs)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import and_, case, exists, func, not_, or_, select
+from sqlalchemy import and_, case, exists, func, literal_column, not_, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -285,12 +285,69 @@ def _dot(lat: float, lon: float) -> ColumnElement[float]:
     return Clinic.ux * qx + Clinic.uy * qy + Clinic.uz * qz
 
 
+class _Spatial:
+    """How one engine finds clinics within a radius and orders them nearest first.
+
+    The portable form (SQLite, or PostgreSQL without PostGIS) uses the ``(status, lat, lon)`` index
+    through a bounding box and a dot product of unit vectors; PostGIS uses ``ST_DWithin`` on the
+    GiST-indexed ``clinic.geog`` column (a sphere: ``use_spheroid => false``).
+    """
+
+    def __init__(self, lat: float, lon: float):
+        self.lat, self.lon = lat, lon
+
+    def within(self, radius_mi: float) -> ColumnElement[bool]:
+        south, north, west, east, wraps = geo.bounding_box(self.lat, self.lon, radius_mi)
+        lon_cond = or_(Clinic.lon >= west, Clinic.lon <= east) if wraps else Clinic.lon.between(west, east)
+        return and_(Clinic.lat.is_not(None), Clinic.lat.between(south, north), lon_cond,
+                    _dot(self.lat, self.lon) >= geo.cos_of_radius(radius_mi))
+
+    def nearest_first(self):
+        """An ORDER BY expression, ascending = nearer, and a function turning its value into miles."""
+        return _dot(self.lat, self.lon).desc(), _dot(self.lat, self.lon), (
+            lambda value: geo.EARTH_RADIUS_MI * math.acos(max(-1.0, min(1.0, value))))
+
+
+class _PostGIS(_Spatial):
+    _GEOG = literal_column("clinic.geog")
+
+    def _point(self):
+        return func.geography(func.ST_SetSRID(func.ST_MakePoint(self.lon, self.lat), 4326))
+
+    def _distance_m(self):
+        return func.ST_Distance(self._GEOG, self._point(), False)
+
+    def within(self, radius_mi: float) -> ColumnElement[bool]:
+        return func.ST_DWithin(self._GEOG, self._point(), geo.mi_to_km(radius_mi) * 1000.0, False)
+
+    def nearest_first(self):
+        distance = self._distance_m()
+        return distance.asc(), distance, lambda value: value / 1000.0 / geo.KM_PER_MILE
+
+
+def spatial_for(session: Session, lat: float, lon: float) -> _Spatial:
+    return _PostGIS(lat, lon) if has_postgis(session) else _Spatial(lat, lon)
+
+
+_POSTGIS_BY_URL: dict[str, bool] = {}
+
+
+def has_postgis(session: Session) -> bool:
+    """Whether migration 0003 gave ``clinic`` its PostGIS ``geog`` column (looked up once per database)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    url = bind.url.render_as_string(hide_password=True)
+    if url not in _POSTGIS_BY_URL:
+        _POSTGIS_BY_URL[url] = bool(session.scalar(text(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'clinic' AND column_name = 'geog' AND table_schema = current_schema()")))
+    return _POSTGIS_BY_URL[url]
+
+
 def within_radius(lat: float, lon: float, radius_mi: float) -> ColumnElement[bool]:
-    """Clinics whose great-circle distance from (lat, lon) is ≤ radius_mi, found through the index."""
-    south, north, west, east, wraps = geo.bounding_box(lat, lon, radius_mi)
-    lon_cond = or_(Clinic.lon >= west, Clinic.lon <= east) if wraps else Clinic.lon.between(west, east)
-    return and_(Clinic.lat.is_not(None), Clinic.lat.between(south, north), lon_cond,
-                _dot(lat, lon) >= geo.cos_of_radius(radius_mi))
+    """Portable radius test (bounding box on the index, then a dot product)."""
+    return _Spatial(lat, lon).within(radius_mi)
 
 
 def serves_state(state: str) -> ColumnElement[bool]:
@@ -322,19 +379,19 @@ def _ids_in_order(session: Session, conds, order_by, offset: int, limit: int) ->
     return list(session.scalars(stmt))
 
 
-def _distance_slice(session: Session, conds, lat: float, lon: float, start: int, stop: int,
+def _distance_slice(session: Session, conds, spatial: _Spatial, start: int, stop: int,
                     cutoff: datetime) -> list[tuple[str, float]]:
     """Rows [start, stop) of the distance ranking: rounded distance, not stale first, newest
     confirmation, name, id. SQL orders by exact distance; Python settles rounding-bucket ties."""
-    dot = _dot(lat, lon)
-    last_dot = session.scalar(select(dot).where(*conds).order_by(dot.desc()).offset(stop - 1).limit(1))
-    if last_dot is None:
+    order, value, to_miles = spatial.nearest_first()
+    last = session.scalar(select(value).where(*conds).order_by(order).offset(stop - 1).limit(1))
+    if last is None:
         return []
-    last_mi = geo.EARTH_RADIUS_MI * math.acos(max(-1.0, min(1.0, last_dot)))
-    edge_mi = geo.round_tenth(last_mi) + 0.05 + _EDGE_SLACK_MI
+    edge_mi = geo.round_tenth(to_miles(last)) + 0.05 + _EDGE_SLACK_MI
     rows = session.execute(
         select(Clinic.id, Clinic.lat, Clinic.lon, Clinic.confirmed_at, Clinic.name)
-        .where(*conds, dot >= geo.cos_of_radius(edge_mi))).all()
+        .where(*conds, spatial.within(edge_mi))).all()
+    lat, lon = spatial.lat, spatial.lon
 
     def key(row):
         d = geo.distance_mi(lat, lon, row.lat, row.lon)
@@ -358,6 +415,7 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
 
     base = filter_conditions(criteria)
     with_point = loc is not None and loc.has_point
+    spatial = spatial_for(session, loc.lat, loc.lon) if with_point else None
     sort = criteria.sort or ("distance" if with_point else "name")
     if sort == "distance" and not with_point:
         sort = "name"
@@ -374,8 +432,8 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
         if loc.kind == "state":
             distance_cond = and_(_has_bits(Clinic.settings_mask, _IN_CLINIC), Clinic.state == loc.state)
         else:
-            distance_cond = and_(_has_bits(Clinic.settings_mask, _IN_CLINIC),
-                                 within_radius(loc.lat, loc.lon, criteria.radius))
+            distance_cond = and_(_has_bits(Clinic.settings_mask, _IN_CLINIC), Clinic.lat.is_not(None),
+                                 spatial.within(criteria.radius))
         match1 = "distance"
         if criteria.setting in (None, "in-clinic"):
             group1 = base + [distance_cond]
@@ -394,10 +452,10 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
         stop = min(offset + per_page, n1)
         if sort == "distance":
             picked += [(cid, d, match1) for cid, d in
-                       _distance_slice(session, group1, loc.lat, loc.lon, offset, stop, cutoff)]
+                       _distance_slice(session, group1, spatial, offset, stop, cutoff)]
         else:
             if sort == "verified":
-                order = by_verified + ([_dot(loc.lat, loc.lon).desc()] if with_point else []) + by_name
+                order = by_verified + ([spatial.nearest_first()[0]] if spatial else []) + by_name
             else:
                 order = by_name
             picked += [(cid, None, match1) for cid in _ids_in_order(session, group1, order, offset, stop - offset)]

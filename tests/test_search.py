@@ -271,3 +271,9 @@ def test_sql_and_html_in_parameters_are_just_text(db_session, make_clinic):
     with pytest.raises(UnknownLocation):
         search(db_session, parse_criteria({"location": ["<script>alert(1)</script>"]}, api=True))
     assert db_session.query(Clinic).count() == 1
+
+
+def test_postgresql_searches_through_postgis_and_sqlite_through_the_index(db_session):
+    from kapfinder.search import has_postgis
+
+    assert has_postgis(db_session) is (db_session.get_bind().dialect.name == "postgresql")

@@ -4,6 +4,7 @@ from .clinic import (STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, Cl
                      derived_columns, new_id, unit_vector)
 from .gazetteer import GazetteerPlace, GazetteerZip
 from .user import User
+from .moderation import AuditLog, Claim, ListingRevision, ProblemReport, ReminderSent  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "utcnow", "STALE_AFTER", "Clinic", "ClinicAtHomeState", "ClinicInsurance",

@@ -1,0 +1,120 @@
+"""What moderation keeps about a listing: pending revisions, claims, problem reports, the audit log
+and the re-confirmation reminders already sent. No Flask here."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+from .clinic import Clinic
+from .user import User
+
+
+class ListingRevision(Base):
+    """Changes to a published listing that wait for a moderator.
+
+    ``changes`` maps a field name to ``{"old": ..., "new": ...}`` in the JSON form of
+    ``kapfinder.listings.snapshot``. A listing has at most one pending revision: a later edit
+    replaces its changes.
+    """
+
+    __tablename__ = "listing_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected|withdrawn
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    clinic: Mapped[Clinic] = relationship()
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+
+    __table_args__ = (Index("ix_listing_revision_status_created", "status", "created_at"),)
+
+
+class Claim(Base):
+    """An owner's request to take over an unowned listing.
+
+    ``method`` is ``email`` (proof by a single-use link, an ``AccountToken`` of purpose ``claim``,
+    mailed to an address at the clinic's domain) or ``moderator`` (a moderator approves, reading ``note``).
+    """
+
+    __tablename__ = "listing_claim"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # email | moderator
+    email: Mapped[str | None] = mapped_column(String(254))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    clinic: Mapped[Clinic] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    __table_args__ = (Index("ix_listing_claim_status_created", "status", "created_at"),)
+
+
+class ProblemReport(Base):
+    """An anonymous report that something on a listing is wrong. No address or identity is kept."""
+
+    __tablename__ = "problem_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))  # a slug of data/vocab/report_reason.json
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|resolved|dismissed
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    clinic: Mapped[Clinic] = relationship()
+
+    __table_args__ = (Index("ix_problem_report_status_created", "status", "created_at"),)
+
+
+class AuditLog(Base):
+    """One changed field of one listing: what it was, what it became, who did it and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(32))  # created|edited|approved|rejected|reconfirmed|claimed|...
+    field: Mapped[str] = mapped_column(String(64))
+    old: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (Index("ix_audit_log_clinic_created", "clinic_id", "created_at"),)
+
+
+class ReminderSent(Base):
+    """A re-confirmation reminder mailed for one confirmation cycle (identified by ``confirmed_at``)."""
+
+    __tablename__ = "reminder_sent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    email: Mapped[str] = mapped_column(String(254))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("clinic_id", "confirmed_at", name="uq_reminder_sent_cycle"),)

@@ -1,0 +1,69 @@
+"""Fixtures for listings, moderation and owner pages: accounts and a valid listing form."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from kapfinder.models import User, utcnow
+
+PASSWORD = "correct horse battery staple"
+_n = itertools.count(1)
+
+
+def _make_account(db_session, role: str, email: str | None = None) -> User:
+    from kapfinder import accounts
+
+    email = email or f"{role}{next(_n)}@owners.example"
+    return accounts.create_user(db_session, email, PASSWORD, role=role, confirmed=True)
+
+
+@pytest.fixture
+def make_account(db_session):
+    return lambda role="owner", email=None: _make_account(db_session, role, email)
+
+
+@pytest.fixture
+def owner(make_account) -> User:
+    return make_account("owner")
+
+
+@pytest.fixture
+def other_owner(make_account) -> User:
+    return make_account("owner")
+
+
+@pytest.fixture
+def moderator(make_account) -> User:
+    return make_account("moderator")
+
+
+def valid_listing(**overrides) -> dict:
+    """What a filled-in listing form submits, as the service reads it."""
+    data = {
+        "name": "Calm Harbor Ketamine", "description": "Ketamine-assisted psychotherapy in Austin.",
+        "street": "100 Congress Ave", "city": "Austin", "state": "TX", "zip": "78701",
+        "lat": None, "lon": None, "phone": "(512) 555-0100", "website": "https://www.calmharbor.example",
+        "email": "care@calmharbor.example", "npi": "1234567893",
+        "methods": ["iv", "im"], "settings": ["in-clinic"], "at_home_states": [],
+        "conditions": ["depression", "ptsd"], "therapy": "prep-integration", "therapy_extras": [],
+        "offers_evaluation": True, "sliding_scale": False, "financing": True, "superbill": True,
+        "hsa_fsa": False, "accepting_new_patients": True,
+        "prescriber_types": ["md"], "therapist_licenses": ["lcsw"], "rems_certified": False,
+        "vital_signs_monitoring": True, "medical_screening": True,
+        "hours": [{"day": "mo", "opens": "09:00", "closes": "17:00"}], "hours_note": "",
+        "insurance": [{"carrier": "aetna", "service": "evaluation", "network": "in-network", "plan_types": ["ppo"]}],
+        "prices": [{"service": "ketamine", "min_usd": 450, "max_usd": 600}],
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def listing_data():
+    return valid_listing
+
+
+@pytest.fixture
+def now():
+    return utcnow()

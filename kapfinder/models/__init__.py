@@ -3,10 +3,11 @@ from .base import Base, UTCDateTime, utcnow
 from .clinic import (STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice,
                      derived_columns, new_id, unit_vector)
 from .gazetteer import GazetteerPlace, GazetteerZip
-from .user import User
+from .user import AccountToken, User
 from .moderation import AuditLog, Claim, ListingRevision, ProblemReport, ReminderSent  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "utcnow", "STALE_AFTER", "Clinic", "ClinicAtHomeState", "ClinicInsurance",
     "ClinicPrice", "derived_columns", "new_id", "unit_vector", "GazetteerPlace", "GazetteerZip", "User",
+    "AccountToken",
 ]

@@ -1,4 +1,214 @@
-"""The account blueprint."""
-from flask import Blueprint
+"""Owner accounts: sign-up, email confirmation, sign-in, sign-out, password reset and change.
 
-bp = Blueprint("account", __name__, url_prefix="/account" or None)
+Views are thin: the form, one call into ``kapfinder.accounts``, then a page or a redirect.
+Sign-up, sign-in and reset look the same to a visitor whether or not the address has an account.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required
+from werkzeug.routing import BuildError
+
+from .. import accounts
+from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, safe_next,
+                    start_session)
+from ..errors import InvalidParameter
+from ..extensions import db, limiter
+from ..forms.account import (ChangePasswordForm, ResetPasswordForm, ResetRequestForm, SignInForm,
+                             SignOutForm, SignUpForm, add_error)
+from ..mail import MailError, send_mail
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+bp.record_once(lambda state: init_auth(state.app))
+
+SIGN_IN_PER_ADDRESS = "20/minute"
+SIGN_IN_PER_ACCOUNT = "5/minute;20/hour"
+SIGN_UP_PER_ADDRESS = "5/hour"
+RESET_PER_ADDRESS = "5/hour"
+
+
+def _mail(to: str, template: str, subject: str, **context) -> None:
+    text = render_template(f"mail/{template}.txt", **context)
+    try:
+        send_mail(current_app.config, to, subject, text)
+    except MailError as exc:
+        # The page the visitor sees must not depend on it; the operator sees it in the log.
+        current_app.logger.error("mail not sent (%s): %s", template, exc)
+
+
+def _no_referrer(response):
+    """Landing pages of mailed links: the token in their URL must not leak through Referer."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _landing(user) -> str:
+    endpoints = ("moderate.queue", "moderate.index") if user.is_moderator else ()
+    for endpoint in (*endpoints, "owner.dashboard", "owner.index"):
+        try:
+            return url_for(endpoint)
+        except BuildError:
+            continue
+    return url_for("account.index")
+
+
+@bp.errorhandler(429)
+def too_many(err):
+    if request.endpoint == "account.sign_in":
+        message = _("Too many sign-in attempts. Please wait a few minutes before trying again, "
+                    "or reset your password if you have forgotten it.")
+    else:
+        message = _("Too many requests from your connection. Please try again in an hour.")
+    response = current_app.make_response((render_template("account/rate_limited.html", message=message), 429))
+    limited = err.get_response() if hasattr(err, "get_response") else None
+    if limited is not None and limited.headers.get("Retry-After"):
+        response.headers["Retry-After"] = limited.headers["Retry-After"]
+    return response
+
+
+@bp.get("/")
+@login_required
+def index():
+    return render_template("account/index.html", sign_out_form=SignOutForm())
+
+
+@bp.route("/sign-up", methods=["GET", "POST"])
+@limiter.limit(SIGN_UP_PER_ADDRESS, key_func=get_remote_address, methods=["POST"])
+def sign_up():
+    form = SignUpForm()
+    if not form.validate_on_submit():
+        return render_template("account/sign_up.html", form=form), 400 if form.is_submitted() else 200
+    try:
+        result = accounts.register(db.session(), form.email.data, form.password.data)
+    except InvalidParameter as err:
+        add_error(form, err, "password")
+        return render_template("account/sign_up.html", form=form), 400
+    user = result.user
+    if result.confirm_token:
+        _mail(user.email, "confirm", _("Confirm your email address for kapfinder"),
+              link=external_url("account.confirm", token=result.confirm_token))
+    elif not result.created and user.active:
+        _mail(user.email, "account_exists", _("You already have a kapfinder account"),
+              sign_in=external_url("account.sign_in"), reset=external_url("account.reset_request"))
+    log_event("sign_up", user.id if result.created else None, "created" if result.created else "existing")
+    return render_template("account/check_mail.html", purpose="sign_up")
+
+
+@bp.get("/confirm")
+def confirm():
+    try:
+        user = accounts.confirm_email(db.session(), request.args.get("token", ""))
+    except accounts.InvalidToken:
+        log_event("email_confirmation", None, "invalid_link")
+        return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+    log_event("email_confirmation", user.id, "success")
+    return _no_referrer(current_app.make_response(render_template("account/confirmed.html")))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_PER_ADDRESS, key_func=get_remote_address, methods=["POST"])
+@limiter.limit(SIGN_IN_PER_ACCOUNT, key_func=account_rate_key, methods=["POST"])
+def sign_in():
+    form = SignInForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+        if current_user.is_authenticated:
+            return redirect(safe_next(form.next.data) or _landing(current_user))
+        return render_template("account/sign_in.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("account/sign_in.html", form=form), 400
+    result = accounts.authenticate(db.session(), form.email.data, form.password.data)
+    if result.ok:
+        start_session(result.user, remember=bool(form.remember.data))
+        log_event("sign_in", result.user.id, "success")
+        return redirect(safe_next(form.next.data) or _landing(result.user))
+    if result.outcome == "unconfirmed":
+        # Only someone who knows the password gets here: send a fresh confirmation link.
+        token = accounts.resend_confirmation(db.session(), result.user)
+        if token:
+            _mail(result.user.email, "confirm", _("Confirm your email address for kapfinder"),
+                  link=external_url("account.confirm", token=token))
+        log_event("sign_in", result.user.id, "unconfirmed")
+        return render_template("account/check_mail.html", purpose="unconfirmed")
+    log_event("sign_in", result.user.id if result.user else None, "failure")
+    form.password.errors = [_("That email address and password do not match an account.")]
+    return render_template("account/sign_in.html", form=form), 400
+
+
+@bp.post("/sign-out")
+def sign_out():
+    form = SignOutForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        user_id = current_user.id
+        accounts.sign_out(db.session(), user_id)
+        end_session()
+        log_event("sign_out", user_id, "success")
+    else:
+        end_session()
+    return redirect(url_for("account.sign_in"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if not form.validate_on_submit():
+        return render_template("account/change_password.html", form=form), 400 if form.is_submitted() else 200
+    user_id = current_user.id
+    try:
+        user = accounts.change_password(db.session(), user_id, form.current_password.data, form.new_password.data)
+    except InvalidParameter as err:
+        log_event("password_change", user_id, "failure")
+        add_error(form, err, "new_password")
+        return render_template("account/change_password.html", form=form), 400
+    # Every other copy of every cookie is void now; this browser gets a fresh session.
+    start_session(user)
+    log_event("password_change", user_id, "success")
+    _mail(user.email, "password_changed", _("Your kapfinder password was changed"),
+          reset=external_url("account.reset_request"))
+    return render_template("account/password_changed.html")
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit(RESET_PER_ADDRESS, key_func=get_remote_address, methods=["POST"])
+def reset_request():
+    form = ResetRequestForm()
+    if not form.validate_on_submit():
+        return render_template("account/reset_request.html", form=form), 400 if form.is_submitted() else 200
+    user, token = accounts.request_reset(db.session(), form.email.data)
+    if token:
+        _mail(user.email, "reset", _("Reset your kapfinder password"),
+              link=external_url("account.reset_password", token=token))
+    log_event("password_reset_request", user.id if user else None, "sent" if token else "no_account")
+    return render_template("account/check_mail.html", purpose="reset")
+
+
+@bp.route("/reset/password", methods=["GET", "POST"])
+def reset_password():
+    form = ResetPasswordForm()
+    if request.method == "GET":
+        form.token.data = request.args.get("token", "")
+        try:
+            accounts.check_token(db.session(), form.token.data, "reset")
+        except accounts.InvalidToken:
+            return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+        return _no_referrer(current_app.make_response(render_template("account/reset_password.html", form=form)))
+    if not form.validate_on_submit():
+        return _no_referrer(current_app.make_response(
+            (render_template("account/reset_password.html", form=form), 400)))
+    try:
+        user = accounts.reset_password(db.session(), form.token.data, form.password.data)
+    except accounts.InvalidToken:
+        log_event("password_reset", None, "invalid_link")
+        return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+    except InvalidParameter as err:
+        add_error(form, err, "password")
+        return _no_referrer(current_app.make_response(
+            (render_template("account/reset_password.html", form=form), 400)))
+    end_session()
+    log_event("password_reset", user.id, "success")
+    _mail(user.email, "password_changed", _("Your kapfinder password was changed"),
+          reset=external_url("account.reset_request"))
+    return _no_referrer(current_app.make_response(render_template("account/password_reset_done.html")))

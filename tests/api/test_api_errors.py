@@ -1,0 +1,135 @@
+"""Bad input through the API (issue 2's table and DESIGN.md → Parameters at the edges): always a JSON
+error in the published shape naming the first bad parameter, never a 500."""
+from __future__ import annotations
+
+import pytest
+
+
+def error_of(response, status: int, conforms) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.get_json()
+    conforms(body, "Error")
+    return body["error"]
+
+
+@pytest.mark.parametrize("location", ["Atlantis, ZZ", "zzzz", "00000", "Nowhere, TX", "<script>alert(1)</script>",
+                                      "'; DROP TABLE clinic; --"])
+def test_unknown_location_is_400_unknown_location(api_get, make_clinic, conforms, location):
+    make_clinic()
+    error = error_of(api_get("/clinics", location=location), 400, conforms)
+    assert error["code"] == "unknown_location"
+    assert error["field"] == "location"
+    assert location.strip() in error["message"]
+    assert "5-digit ZIP" in error["message"]
+
+
+def test_ambiguous_city_lists_the_choices(api_get, conforms):
+    error = error_of(api_get("/clinics", location="Springfield"), 400, conforms)
+    assert error["code"] == "ambiguous_location"
+    assert error["field"] == "location"
+    labels = [c["label"] for c in error["choices"]]
+    assert {"Springfield, IL", "Springfield, MA", "Springfield, MO"} <= set(labels)
+    assert all(set(c) == {"label", "location"} for c in error["choices"])
+    # Each choice is a location value that resolves.
+    choice = next(c for c in error["choices"] if c["label"] == "Springfield, IL")
+    body = api_get("/clinics", location=choice["location"]).get_json()
+    assert body["query"]["location"]["label"] == "Springfield, IL"
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"location": "78701", "radius": "0"}, "radius"),
+    ({"location": "78701", "radius": "501"}, "radius"),
+    ({"location": "78701", "radius": "abc"}, "radius"),
+    ({"location": "78701", "radius": "1e309"}, "radius"),
+    ({"location": "78701", "radius": "NaN"}, "radius"),
+    ({"location": "78701", "radius": "2.5"}, "radius"),
+    ({"method": "snorted"}, "method"),
+    ({"method": ["iv", "bogus"]}, "method"),
+    ({"insurance": "acme-health"}, "insurance"),
+    ({"condition": "flu"}, "condition"),
+    ({"setting": "moon"}, "setting"),
+    ({"sort": "random"}, "sort"),
+    ({"accepting": "yes"}, "accepting"),
+    ({"plan_type": "ppo"}, "plan_type"),
+    ({"service": "esketamine"}, "service"),
+    ({"insurance": "aetna", "plan_type": "gold"}, "plan_type"),
+    ({"insurance": "aetna", "service": "massage"}, "service"),
+    ({"per_page": "1000"}, "per_page"),
+    ({"per_page": "0"}, "per_page"),
+    ({"per_page": "ten"}, "per_page"),
+    ({"page": "abc"}, "page"),
+    ({"lat": "30.27"}, "lon"),
+    ({"lon": "-97.74"}, "lat"),
+    ({"location": "78701", "lat": "30.27", "lon": "-97.74"}, "lat"),
+    ({"lat": "91", "lon": "0"}, "lat"),
+    ({"lat": "0", "lon": "-181"}, "lon"),
+    ({"lat": "NaN", "lon": "0"}, "lat"),
+    ({"location": "91,0"}, "location"),
+    ({"location": ["78701", "10001"]}, "location"),
+    ({"insurance": ["aetna", "cigna"]}, "insurance"),
+    ({"radius": ["5", "10"], "location": "78701"}, "radius"),
+    ({"location": "7" * 201}, "location"),
+    ({"location": "x" * 10_000}, "location"),
+    ({"location": "787\x0001"}, "location"),
+    ({"method": "iv\x00"}, "method"),
+    ({"location": "Austin\n, TX"}, "location"),
+])
+def test_bad_parameter_is_400_naming_the_field(api_get, conforms, params, field):
+    error = error_of(api_get("/clinics", **params), 400, conforms)
+    assert error["code"] == "invalid_parameter"
+    assert error["field"] == field
+    assert error["message"]
+
+
+def test_field_is_the_first_bad_parameter(api_get, conforms):
+    error = error_of(api_get("/clinics", condition="flu", method="bogus", radius="0", location="78701"),
+                     400, conforms)
+    assert error["field"] == "radius"
+
+
+def test_unknown_parameters_are_ignored(api_get, make_clinic):
+    make_clinic()
+    response = api_get("/clinics", colour="blue")
+    assert response.status_code == 200
+    assert response.get_json()["total"] == 1
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/clinics", "/taxonomy", "/openapi.json"])
+def test_other_methods_are_json_405(client, conforms, method, path):
+    response = client.open("/api/v1" + path, method=method)
+    error = error_of(response, 405, conforms)
+    assert error["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_unknown_api_path_is_json_404(client, conforms):
+    error = error_of(client.get("/api/v1/nothing-here"), 404, conforms)
+    assert error["code"] == "not_found"
+
+
+def test_errors_are_readable_from_any_origin(api_get):
+    response = api_get("/clinics", radius="0", location="78701")
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+class TestReadRateLimit:
+    """With KAPFINDER_READ_RATE_LIMIT set, the API answers 429 in the error shape with Retry-After."""
+
+    @pytest.fixture
+    def app_config(self, app_config):
+        app_config.READ_RATE_LIMIT = "3/minute"
+        return app_config
+
+    def test_limit_then_429(self, api_get, conforms):
+        for _ in range(3):
+            assert api_get("/taxonomy").status_code == 200
+        response = api_get("/clinics")
+        error = error_of(response, 429, conforms)
+        assert error["code"] == "rate_limited"
+        assert int(response.headers["Retry-After"]) > 0
+
+
+def test_no_limit_by_default(api_get):
+    assert all(api_get("/taxonomy").status_code == 200 for _ in range(50))

@@ -3,14 +3,132 @@ helpers the coverage macros (templates/_macros/coverage.html) use on every page.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
-from flask import Blueprint
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
 
 from .. import vocab
+from ..carrier_notes import all_notes, notes_for
+from ..errors import AmbiguousLocation, InvalidParameter, KapfinderError
+from ..extensions import db
+from ..forms.insurance import (CARRIER_PARAMETERS, LOOKUP_PARAMETERS, CarrierClinicsForm,
+                               InsuranceLookupForm)
+from ..messages import error_message
+from ..models import utcnow
+from ..search import parse_criteria, search
 
 bp = Blueprint("insurance", __name__, url_prefix="/insurance")
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+@bp.get("", endpoint="lookup")
+def lookup():
+    """The lookup: with a carrier, the search results with a coverage answer on every clinic."""
+    args = _picked(LOOKUP_PARAMETERS)
+    form = InsuranceLookupForm(_display(args))
+    given = {name for name, value in args.items(multi=True) if value.strip() and name != "radius"}
+    context = {"form": form, "carriers": _carrier_links(), "page": None, "general_errors": [],
+               "location_choices": [], "title": _("Insurance lookup")}
+    if not given:
+        return render_template("insurance/lookup.html", **context)
+    try:
+        criteria = parse_criteria(args.to_dict(flat=False), api=False)
+        if criteria.insurance is None:
+            raise InvalidParameter("insurance", "required")
+        page = search(db.session, criteria)
+    except KapfinderError as err:
+        return _form_error(err, form, context, "insurance/lookup.html", url_for("insurance.lookup"), args)
+    label = vocab.CARRIERS.label(criteria.insurance)
+    if criteria.plan_type:
+        label = _("%(carrier)s %(plan_type)s", carrier=label, plan_type=vocab.PLAN_TYPES.label(criteria.plan_type))
+    context.update(page=page, shows_sample=page.has_sample, now=utcnow(), plan_label=label,
+                   pages=_pagination(page, url_for("insurance.lookup"), drop=()),
+                   title=_("Clinics that take %(plan)s", plan=label))
+    return render_template("insurance/lookup.html", **context)
+
+
+@bp.get("/<carrier>", endpoint="carrier")
+def carrier(carrier: str):
+    """What a carrier typically covers for KAP, then clinics in its network near a location."""
+    if carrier not in vocab.CARRIERS:
+        abort(404)
+    args = _picked(CARRIER_PARAMETERS)
+    form = CarrierClinicsForm(_display(args))
+    here = url_for("insurance.carrier", carrier=carrier)
+    context = {"form": form, "carrier": carrier, "carrier_label": vocab.CARRIERS.label(carrier),
+               "notes": notes_for(carrier), "page": None, "general_errors": [], "location_choices": [],
+               "action": here, "title": _("%(carrier)s: what it usually covers for KAP",
+                                          carrier=vocab.CARRIERS.label(carrier))}
+    if not (args.get("location") or "").strip():
+        if (args.get("plan_type") or "").strip() or (args.get("page") or "").strip():
+            form.location.errors = [error_message(InvalidParameter("location", "required"))]
+            return render_template("insurance/carrier.html", **context), 400
+        return render_template("insurance/carrier.html", **context)
+    try:
+        criteria = parse_criteria({"insurance": [carrier], **args.to_dict(flat=False)}, api=False)
+        page = search(db.session, criteria)
+    except KapfinderError as err:
+        return _form_error(err, form, context, "insurance/carrier.html", here, args)
+    context.update(page=page, shows_sample=page.has_sample, now=utcnow(),
+                   pages=_pagination(page, here, drop=("insurance",)))
+    return render_template("insurance/carrier.html", **context)
+
+
+# --- helpers the views use --------------------------------------------------------------------
+
+def _picked(names) -> MultiDict:
+    """Only the parameters this page reads, every value kept (a repeated one is the parser's to refuse)."""
+    return MultiDict([(k, v) for k, v in request.args.items(multi=True) if k in names])
+
+
+def _display(args: MultiDict) -> MultiDict:
+    """The values as the form re-shows them: no control characters, nothing absurdly long."""
+    return MultiDict([(k, "".join(ch for ch in v if ord(ch) >= 32 and ord(ch) != 127)[:200])
+                      for k, v in args.items(multi=True)])
+
+
+def _form_error(err: KapfinderError, form, context: dict, template: str, base: str, args: MultiDict):
+    message = error_message(err)
+    field = form.field_named(err.field)
+    if field is not None:
+        field.errors = [message]
+    else:
+        context["general_errors"] = [message]
+    if isinstance(err, AmbiguousLocation):
+        rest = [(k, v) for k, v in args.items(multi=True) if k not in ("location", "page")]
+        context["location_choices"] = [
+            {"label": c["label"], "href": base + "?" + urlencode([("location", c["location"])] + rest)}
+            for c in err.choices]
+    return render_template(template, **context), 400
+
+
+def _pagination(page, base: str, drop) -> dict | None:
+    if page.pages <= 1 and page.page <= 1:
+        return None
+
+    def link(n: int) -> str:
+        pairs = [(k, v) for k, v in page.criteria.to_args(page=n) if k not in drop]
+        return base + ("?" + urlencode(pairs) if pairs else "")
+
+    numbers = sorted({1, page.pages, *range(max(1, page.page - 2), min(page.pages, page.page + 2) + 1)})
+    return {
+        "previous": link(min(page.page - 1, page.pages)) if page.page > 1 and page.pages else None,
+        "next": link(page.page + 1) if page.page < page.pages else None,
+        "numbers": [(n, link(n)) for n in numbers if n >= 1],
+    }
+
+
+def _carrier_links() -> list[dict]:
+    notes = all_notes()
+    return [{"slug": slug, "label": vocab.CARRIERS.label(slug), "href": url_for("insurance.carrier", carrier=slug),
+             "as_of": notes[slug].as_of if slug in notes else None} for slug in vocab.CARRIERS.slugs]
+
+
+# --- wording helpers every template may use (the coverage macros call them) --------------------
 
 #: Insurance facts (and prices) not re-confirmed within this long are labelled "not confirmed recently".
 FACT_FRESH_FOR = timedelta(days=90)
@@ -105,3 +223,9 @@ def iso_date(value) -> str:
 @bp.app_template_global("vocab_service_slugs")
 def service_slugs() -> tuple[str, ...]:
     return vocab.SERVICES.slugs
+
+
+@bp.app_template_global("carrier_note_text")
+def carrier_note_text(note) -> str:
+    """A carrier note's text through the translation catalogue (the notes are data, keyed by their English text)."""
+    return _(note.text)

@@ -1,0 +1,84 @@
+"""``flask db backup`` / ``flask db restore`` round-trip every table's rows, on the engine under test."""
+from __future__ import annotations
+
+from sqlalchemy import inspect, select, text
+
+from kapfinder.models import Clinic, User
+
+
+def snapshot(engine) -> dict[str, list[tuple]]:
+    """Every row of every table, in a stable order."""
+    tables = {}
+    with engine.connect() as conn:
+        for name in sorted(inspect(conn).get_table_names()):
+            rows = conn.execute(text(f'SELECT * FROM "{name}"')).all()
+            tables[name] = sorted((tuple(row) for row in rows), key=repr)
+    return tables
+
+
+def test_backup_then_restore_brings_back_every_row(app, db_session, make_clinic, runner, tmp_path):
+    from kapfinder.extensions import db
+
+    owner = User(email="owner@clinic.example", password_hash="x", role="owner")
+    db_session.add(owner)
+    db_session.commit()
+    kept = make_clinic(name="Kept Clinic", owner_id=owner.id,
+                       insurance=[{"carrier": "aetna", "service": "ketamine", "network": "in-network"}],
+                       prices=[{"service": "ketamine", "min_usd": 400, "max_usd": 600}],
+                       at_home_states=["TX"])
+    kept_id, doomed_id = kept.id, make_clinic(name="Doomed Clinic").id
+    db_session.remove()
+    before = snapshot(db.engine)
+    assert before["clinic"] and before["gazetteer_zip"] and before["clinic_insurance"]
+
+    backup = tmp_path / "backups" / "kapfinder.backup"
+    result = runner.invoke(args=["db", "backup", str(backup)])
+    assert result.exit_code == 0, result.output
+    assert backup.is_file() and backup.stat().st_size > 0
+
+    # Things go wrong after the backup: an edit, a deletion, a new listing.
+    clinic = db_session.get(Clinic, kept_id)
+    clinic.name = "Renamed After Backup"
+    db_session.delete(db_session.get(Clinic, doomed_id))
+    db_session.commit()
+    make_clinic(name="Added After Backup")
+    db_session.remove()
+    assert snapshot(db.engine) != before
+
+    result = runner.invoke(args=["db", "restore", "--yes", str(backup)])
+    assert result.exit_code == 0, result.output
+    assert "Restored the database" in result.output
+
+    assert snapshot(db.engine) == before
+    names = db_session.scalars(select(Clinic.name).order_by(Clinic.name)).all()
+    assert names == ["Doomed Clinic", "Kept Clinic"]
+    restored = db_session.get(Clinic, kept_id)
+    assert [row.carrier for row in restored.insurance] == ["aetna"]
+    assert restored.at_home_states == ["TX"]
+
+
+def test_restore_asks_before_replacing_the_database(app, make_clinic, runner, tmp_path):
+    make_clinic(name="Still Here")
+    backup = tmp_path / "kapfinder.backup"
+    assert runner.invoke(args=["db", "backup", str(backup)]).exit_code == 0
+    result = runner.invoke(args=["db", "restore", str(backup)], input="n\n")
+    assert result.exit_code != 0
+    assert "Replace every row" in result.output
+
+
+def test_restore_from_a_missing_file_says_so_and_changes_nothing(app, db_session, make_clinic, runner, tmp_path):
+    make_clinic(name="Still Here")
+    result = runner.invoke(args=["db", "restore", "--yes", str(tmp_path / "nope.backup")])
+    assert result.exit_code != 0
+    assert "No backup at" in result.output
+    assert db_session.scalars(select(Clinic.name)).all() == ["Still Here"]
+
+
+def test_restore_refuses_a_file_that_is_not_a_backup(app, db_session, make_clinic, runner, tmp_path):
+    make_clinic(name="Still Here")
+    junk = tmp_path / "junk.backup"
+    junk.write_bytes(b"this is not a database backup\n" * 100)
+    result = runner.invoke(args=["db", "restore", "--yes", str(junk)])
+    assert result.exit_code != 0
+    db_session.remove()
+    assert db_session.scalars(select(Clinic.name)).all() == ["Still Here"]

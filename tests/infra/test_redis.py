@@ -1,0 +1,85 @@
+"""Redis shares rate limits and cache between processes; without it, everything still works."""
+from __future__ import annotations
+
+import redis
+
+from kapfinder.cache import LocalCache, RedisCache, get_cache
+
+from .servers import free_port, gunicorn_command, server, server_env
+
+
+def test_a_rate_limit_is_shared_by_two_server_processes(migrated, limited_app_dir, redis_url, tmp_path):
+    env = server_env(migrated, limited_app_dir, KAPFINDER_REDIS_URL=redis_url)
+    port_a, port_b = free_port(), free_port()
+    with server(gunicorn_command(port_a, app="limited_app:app"), env, port_a, tmp_path / "a.log") as a, \
+            server(gunicorn_command(port_b, app="limited_app:app"), env, port_b, tmp_path / "b.log") as b:
+        # 3 per minute for this client, whichever process answers.
+        assert a.get("/api/test-only/limited")[0] == 200
+        assert b.get("/api/test-only/limited")[0] == 200
+        assert a.get("/api/test-only/limited")[0] == 200
+        status, body = b.get("/api/test-only/limited")
+        assert status == 429
+        assert '"code":"rate_limited"' in body.replace(" ", "")
+        assert a.get("/api/test-only/limited")[0] == 429
+        assert a.process.pid != b.process.pid
+    assert "shared through redis://127.0.0.1:6379/14" in a.log()
+
+
+def test_without_redis_each_process_limits_alone_and_says_so(migrated, limited_app_dir, tmp_path):
+    env = server_env(migrated, limited_app_dir)
+    port = free_port()
+    with server(gunicorn_command(port, app="limited_app:app"), env, port, tmp_path / "a.log") as a:
+        for _ in range(3):
+            assert a.get("/api/test-only/limited")[0] == 200
+        assert a.get("/api/test-only/limited")[0] == 429
+    assert "No KAPFINDER_REDIS_URL: rate limits and the cache live in this process only" in a.log()
+
+
+def test_redis_cache_values_are_seen_by_every_client_of_the_same_redis(redis_url):
+    writer, reader = get_cache(redis_url), get_cache(redis_url)
+    assert isinstance(writer, RedisCache) and writer.shared
+    assert reader.get("zip:78701") is None
+    writer.set("zip:78701", {"city": "Austin", "state": "TX", "lat": 30.2713, "lon": -97.7426, "tags": ("a",)})
+    assert reader.get("zip:78701") == {"city": "Austin", "state": "TX", "lat": 30.2713, "lon": -97.7426,
+                                       "tags": ["a"]}
+    reader.delete("zip:78701")
+    assert writer.get("zip:78701") is None
+
+
+def test_redis_cache_entries_expire_and_clear_leaves_other_keys_alone(redis_url):
+    cache = get_cache(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        cache.set("place:austin-tx", [30.27, -97.74], ttl=600)
+        assert 0 < client.ttl("kapfinder:cache:place:austin-tx") <= 600
+        client.set("LIMITER/other-key", "5")
+        cache.clear()
+        assert cache.get("place:austin-tx") is None
+        assert client.get("LIMITER/other-key") == b"5"
+    finally:
+        client.close()
+
+
+def test_an_unreachable_redis_makes_the_cache_miss_instead_of_failing():
+    cache = get_cache(f"redis://127.0.0.1:{free_port()}/0")
+    cache.set("zip:78701", {"city": "Austin"})  # dropped, not raised
+    assert cache.get("zip:78701") is None
+
+
+def test_local_cache_keeps_the_most_recently_used_entries():
+    cache = get_cache(None, max_entries=2)
+    assert isinstance(cache, LocalCache) and not cache.shared
+    cache.set("a", 1)
+    cache.set("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.set("c", 3)
+    assert cache.get("b") is None
+    assert (cache.get("a"), cache.get("c")) == (1, 3)
+
+
+def test_local_cache_hands_out_copies_and_honours_a_zero_lifetime_as_forever():
+    cache = LocalCache()
+    cache.set("vocab:methods", {"slugs": ["iv", "im"]}, ttl=None)
+    got = cache.get("vocab:methods")
+    got["slugs"].append("changed by a caller")
+    assert cache.get("vocab:methods") == {"slugs": ["iv", "im"]}

@@ -1,0 +1,165 @@
+"""Serving: production refuses unsafe configuration, proxies are trusted only as configured, hosts
+and body sizes are enforced, and no server kapfinder starts logs a query string."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from kapfinder import create_app
+from kapfinder.config import ConfigError
+from kapfinder.extensions import csrf, limiter
+from kapfinder.serving import configure, strip_query_strings
+
+from .servers import ROOT, VENV_BIN, free_port, gunicorn_command, server, server_env
+
+SECRET = "SECRET-SEARCH-78701"
+
+
+@pytest.fixture
+def production_env(monkeypatch, migrated, instance_path):
+    for name in ("KAPFINDER_SECRET_KEY", "FLASK_DEBUG", "KAPFINDER_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAPFINDER_ENV", "production")
+    monkeypatch.setenv("KAPFINDER_DATABASE_URL", migrated)
+    monkeypatch.setenv("KAPFINDER_INSTANCE_PATH", str(instance_path))
+    return monkeypatch
+
+
+def test_production_refuses_to_start_without_a_secret_key(production_env):
+    with pytest.raises(ConfigError, match="KAPFINDER_SECRET_KEY must be set"):
+        create_app()
+
+
+def test_production_refuses_to_start_with_debug_on(production_env):
+    production_env.setenv("KAPFINDER_SECRET_KEY", "a-real-secret")
+    production_env.setenv("FLASK_DEBUG", "1")
+    with pytest.raises(ConfigError, match="debug on"):
+        create_app()
+
+
+def test_production_starts_with_a_secret_and_secure_cookies(production_env):
+    production_env.setenv("KAPFINDER_SECRET_KEY", "a-real-secret")
+    app = create_app()
+    assert app.config["KAPFINDER_ENV"] == "production"
+    assert not app.debug
+    assert app.config["SESSION_COOKIE_NAME"].startswith("__Host-") and app.config["SESSION_COOKIE_SECURE"]
+
+
+def test_gunicorn_will_not_serve_production_without_a_secret(migrated, instance_path):
+    env = server_env(migrated, instance_path)
+    del env["KAPFINDER_SECRET_KEY"]
+    done = subprocess.run(gunicorn_command(free_port()), env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert "KAPFINDER_SECRET_KEY must be set" in done.stdout + done.stderr
+
+
+def _app_with(app_config, **settings):
+    for key, value in settings.items():
+        setattr(app_config, key, value)
+    app = create_app(app_config)
+
+    @app.post("/api/test-only/echo-size")
+    @csrf.exempt
+    def echo_size():
+        from flask import request
+
+        return {"bytes": len(request.get_data())}
+
+    @app.get("/api/test-only/limited")
+    @limiter.limit("2 per minute")
+    def limited():
+        return {"ok": True}
+
+    configure(app)
+    configure(app)  # a second call changes nothing (create_app may call it too)
+    return app
+
+
+@pytest.fixture
+def make_app(app_config):
+    from kapfinder.extensions import db
+
+    apps = []
+
+    def make(**settings):
+        app = _app_with(app_config, **settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_without_proxy_hops_forwarded_headers_are_ignored(make_app):
+    client = make_app(PROXY_HOPS=0).test_client()
+    response = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in response.headers
+    # A client cannot dodge a rate limit by inventing addresses.
+    statuses = [client.get("/api/test-only/limited", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                for n in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_with_one_proxy_hop_the_proxy_tells_scheme_and_client(make_app):
+    client = make_app(PROXY_HOPS=1).test_client()
+    response = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    first = {"X-Forwarded-For": "203.0.113.1"}
+    second = {"X-Forwarded-For": "203.0.113.2"}
+    assert [client.get("/api/test-only/limited", headers=first).status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/api/test-only/limited", headers=second).status_code == 200
+
+
+def test_trusted_hosts_turn_away_any_other_host(make_app):
+    client = make_app(TRUSTED_HOSTS=["kapfinder.example"]).test_client()
+    assert client.get("/healthz", headers={"Host": "kapfinder.example"}).status_code == 200
+    response = client.get("/api/v1/clinics", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_a_body_over_max_content_length_is_refused_with_413(make_app):
+    client = make_app(MAX_CONTENT_LENGTH=1024).test_client()
+    assert client.post("/api/test-only/echo-size", data=b"x" * 1000).get_json() == {"bytes": 1000}
+    response = client.post("/api/test-only/echo-size", data=b"x" * 5000)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_query_strings_are_removed_from_log_lines():
+    line = "Error handling request GET /search?location=78701&insurance=aetna HTTP/1.1 'http://x/y?q=1'"
+    assert strip_query_strings(line) == "Error handling request GET /search HTTP/1.1 'http://x/y'"
+
+
+def _assert_logged_without_query(log: str) -> None:
+    assert "/healthz" in log  # requests are logged...
+    assert SECRET not in log  # ...but never what was searched for
+    assert "location=" not in log
+
+
+def test_gunicorn_logs_requests_without_query_strings(migrated, instance_path, tmp_path):
+    env = server_env(migrated, instance_path)
+    port = free_port()
+    with server(gunicorn_command(port, "--access-logfile", "-"), env, port, tmp_path / "g.log") as running:
+        assert running.get(f"/healthz?location={SECRET}")[0] == 200
+        running.get(f"/search?location={SECRET}&insurance=aetna")
+        running.get(f"/no-such-page?location={SECRET}")
+        running.get(f"/api/v1/clinics?location={SECRET}")
+    _assert_logged_without_query(running.log())
+    assert "GET /healthz 200" in running.log()
+
+
+def test_flask_run_as_make_run_starts_it_logs_without_query_strings(migrated, instance_path, tmp_path):
+    env = server_env(migrated, instance_path, KAPFINDER_ENV="development")
+    port = free_port()
+    command = [str(VENV_BIN / "flask"), "--debug", "run", "--host", "127.0.0.1", "--port", str(port)]
+    with server(command, env, port, tmp_path / "f.log") as running:
+        assert running.get(f"/healthz?location={SECRET}")[0] == 200
+        running.get(f"/search?location={SECRET}")
+        running.get(f"/api/v1/clinics?location={SECRET}")
+    _assert_logged_without_query(running.log())

@@ -1,0 +1,58 @@
+"""The official HSDS 3.0 JSON schemas, loaded from ``kapfinder/data/hsds-3.0`` (nothing is fetched).
+
+Schemas are registered under their official URLs (``https://raw.githubusercontent.com/openreferral/
+specification/3.0/schema/...``) in a ``referencing`` registry, so their relative ``$ref``s resolve to
+the local copies. Validation is JSON Schema Draft 2020-12 with format checking.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data" / "hsds-3.0" / "schema"
+OFFICIAL_BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
+
+
+def schema_path(name: str) -> Path:
+    """"compiled/service" or "taxonomy" → the local file."""
+    return SCHEMA_DIR / f"{name}.json"
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads(schema_path(name).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def registry() -> Registry:
+    resources = []
+    for path in sorted(SCHEMA_DIR.rglob("*.json")):
+        if path.name == "openapi.json":
+            continue
+        rel = path.relative_to(SCHEMA_DIR).as_posix()
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((OFFICIAL_BASE + rel, Resource.from_contents(contents, default_specification=DRAFT202012)))
+    return Registry().with_resources(resources)
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    """A validator for one official schema: "compiled/organization", "taxonomy_term", ..."""
+    schema = {"$ref": OFFICIAL_BASE + f"{name}.json"}
+    return Draft202012Validator(schema, registry=registry(), format_checker=FormatChecker())
+
+
+def errors(name: str, document: Any) -> Iterator[ValidationError]:
+    return validator(name).iter_errors(document)
+
+
+def pointer(path) -> str:
+    """A JSON pointer ("/locations/0/latitude") for a jsonschema error path."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path) or "/"

@@ -1,4 +1,297 @@
-"""The directory blueprint."""
-from flask import Blueprint
+"""The patient-facing pages: home, search results, one clinic, the explainers and About.
 
-bp = Blueprint("directory", __name__, url_prefix="" or None)
+Views are thin: the search page parses the query with the same ``parse_criteria`` the API uses,
+calls ``search`` once and renders; a core error becomes a message next to the field it names.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from urllib.parse import quote, urlencode
+
+from babel.dates import get_timezone_name
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask_babel import format_date, format_time, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import MultiDict
+from werkzeug.routing import BuildError
+
+from .. import geo, vocab
+from ..errors import AmbiguousLocation, KapfinderError
+from ..extensions import db
+from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
+from ..messages import error_message
+from ..models import Clinic, utcnow
+from ..search import parse_criteria, search
+
+bp = Blueprint("directory", __name__)
+
+LEARN_TOPICS = {
+    "methods": ("learn/methods.html", _l("Ketamine treatment methods")),
+    "vetting": ("learn/vetting.html", _l("How to check a clinic")),
+    "insurance": ("learn/insurance.html", _l("What insurance usually covers")),
+}
+DAY_NAMES = {
+    "mo": _l("Monday"), "tu": _l("Tuesday"), "we": _l("Wednesday"), "th": _l("Thursday"),
+    "fr": _l("Friday"), "sa": _l("Saturday"), "su": _l("Sunday"),
+}
+LICENSE_URLS = {
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/",
+    "PDDL-1.0": "https://opendatacommons.org/licenses/pddl/1-0/",
+}
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+@bp.get("/")
+def home():
+    return render_template("directory/home.html", form=SearchForm())
+
+
+@bp.get("/search", endpoint="search")
+def search_page():
+    form = SearchForm(_display_args())
+    args = request.args.to_dict(flat=False)
+    try:
+        page = search(db.session, parse_criteria(args, api=False))
+    except KapfinderError as err:
+        return _search_form_errors(form, [err, *_further_errors(args, err)])
+    return render_template("directory/search.html", form=form, page=page, general_errors=[], location_choices=[],
+                           title=_search_title(page), shows_sample=page.has_sample,
+                           pages=_pagination(page), wider=_wider_radius(page), now=utcnow())
+
+
+def _further_errors(args: dict[str, list[str]], first: KapfinderError) -> list[KapfinderError]:
+    """The other bad parameters too, so the patient can fix everything in one go."""
+    found: list[KapfinderError] = []
+    args = dict(args)
+    err = first
+    for _attempt in range(len(args) + 1):
+        if not err.field or err.field not in args:
+            return found
+        args.pop(err.field)
+        try:
+            criteria = parse_criteria(args, api=False)
+        except KapfinderError as next_err:
+            err = next_err
+            # "choose a carrier first" only echoes the carrier's own error.
+            if not (err.reason == "requires_insurance" and any(e.field == "insurance" for e in [first, *found])):
+                found.append(err)
+            continue
+        if criteria.location and not any(e.field == "location" for e in [first, *found]):
+            try:
+                geo.resolve_location(db.session, criteria.location)
+            except KapfinderError as loc_err:
+                found.append(loc_err)
+        return found
+    return found
+
+
+def _search_form_errors(form: SearchForm, errors: list[KapfinderError]):
+    general: list[str] = []
+    choices: list[dict[str, str]] = []
+    for err in errors:
+        message = error_message(err)
+        field = form.field_named(err.field)
+        if field is None:
+            general.append(message)
+            continue
+        field.errors = [*field.errors, message]
+        if err.reason == "too_long" and field.type == "StringField":
+            field.data = ""  # not worth echoing 10,000 characters back
+        if field.name == "radius":
+            field.data = field.default  # a select cannot show the bad value; keep the usual one chosen
+        if isinstance(err, AmbiguousLocation):
+            choices = [{"label": c["label"], "href": _search_url(_replace_arg("location", c["location"]))}
+                       for c in err.choices]
+    return render_template("directory/search.html", form=form, page=None, general_errors=general,
+                           location_choices=choices, title=_("Check your search")), 400
+
+
+@bp.get("/clinics/<slug>")
+def clinic(slug: str):
+    found = db.session.scalar(
+        select(Clinic).where(Clinic.slug == slug, Clinic.status == "published").options(
+            selectinload(Clinic.insurance), selectinload(Clinic.prices), selectinload(Clinic.at_home_state_rows)))
+    if found is None:
+        abort(404)
+    return render_template("directory/clinic.html", clinic=found, shows_sample=found.sample, now=utcnow(),
+                           hours=_hours(found), timezone_name=_timezone_name(found.timezone),
+                           address=_address(found))
+
+
+@bp.get("/learn/<topic>")
+def learn(topic: str):
+    if topic not in LEARN_TOPICS:
+        abort(404)
+    template, title = LEARN_TOPICS[topic]
+    return render_template(template, title=title, topics=LEARN_TOPICS, topic=topic)
+
+
+@bp.get("/about")
+def about():
+    return render_template("directory/about.html")
+
+
+# --- helpers the views use --------------------------------------------------------------------
+
+def _display_args() -> MultiDict:
+    """The query as the form re-shows it: without control characters (a NUL byte is never echoed)."""
+    return MultiDict([(k, "".join(ch for ch in v if ord(ch) >= 32 and ord(ch) != 127))
+                      for k, v in request.args.items(multi=True)])
+
+
+def _replace_arg(name: str, value: str) -> list[tuple[str, str]]:
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if k not in (name, "page")]
+    return [(name, value)] + pairs
+
+
+def _search_url(pairs) -> str:
+    query = urlencode(list(pairs))
+    return url_for("directory.search") + ("?" + query if query else "")
+
+
+def _search_title(page) -> str:
+    loc = page.location
+    if loc is None:
+        return _("All clinics")
+    if loc.kind == "state":
+        return _("KAP clinics in %(place)s", place=loc.label)
+    return _("KAP clinics near %(place)s", place=loc.label)
+
+
+def _pagination(page) -> dict | None:
+    if page.pages <= 1 and page.page <= 1:
+        return None
+    link = lambda n: _search_url(page.criteria.to_args(page=n))  # noqa: E731
+    numbers = sorted({1, page.pages, *range(max(1, page.page - 2), min(page.pages, page.page + 2) + 1)})
+    return {
+        "previous": link(min(page.page - 1, page.pages)) if page.page > 1 and page.pages else None,
+        "next": link(page.page + 1) if page.page < page.pages else None,
+        "numbers": [(n, link(n)) for n in numbers if n >= 1],
+    }
+
+
+def _wider_radius(page) -> dict | None:
+    """The next radius up, for a search with a point that found too little."""
+    loc = page.location
+    if loc is None or not loc.has_point:
+        return None
+    radius = page.criteria.radius
+    bigger = [r for r in (*RADIUS_CHOICES, MAX_RADIUS) if r > radius]
+    if not bigger:
+        return None
+    return {"radius": bigger[0], "href": _search_url(page.criteria.to_args(radius=bigger[0]))}
+
+
+def _hours(clinic: Clinic) -> list[dict]:
+    rows = []
+    for item in clinic.hours or []:
+        day = item.get("day")
+        if day not in DAY_NAMES:
+            continue
+        rows.append({"day": DAY_NAMES[day], "opens": _clock(item.get("opens")), "closes": _clock(item.get("closes")),
+                     "order": list(DAY_NAMES).index(day)})
+    return sorted(rows, key=lambda r: r["order"])
+
+
+def _clock(value: str | None) -> str:
+    try:
+        hours, minutes = (int(part) for part in (value or "").split(":"))
+        return format_time(time(hours, minutes), "short")
+    except (ValueError, TypeError):
+        return value or ""
+
+
+def _timezone_name(zone: str | None) -> str | None:
+    if not zone:
+        return None
+    try:
+        return get_timezone_name(zone, width="long", locale=get_locale())
+    except LookupError:
+        return zone
+
+
+def _address(clinic: Clinic) -> str:
+    return ", ".join(part for part in (clinic.street, clinic.city, f"{clinic.state} {clinic.zip}".strip()) if part)
+
+
+# --- template helpers every page may use ------------------------------------------------------
+
+@bp.app_template_global()
+def link_to(endpoint: str, fallback: str, **values) -> str:
+    """url_for when the endpoint exists, else the plain path (for blueprints still being built)."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return request.script_root + fallback
+
+
+@bp.app_template_global()
+def data_license() -> dict[str, str | None]:
+    licence = current_app.config.get("DATA_LICENSE") or "CC-BY-4.0"
+    return {"id": licence, "url": LICENSE_URLS.get(licence),
+            "attribution": current_app.config.get("DATA_ATTRIBUTION")}
+
+
+@bp.app_template_filter("date_text")
+def date_text(value: date | datetime | None) -> str:
+    if value is None:
+        return _("date unknown")
+    return format_date(value, "medium")
+
+
+@bp.app_template_filter("iso_date")
+def iso_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.date().isoformat() if isinstance(value, datetime) else value.isoformat()
+
+
+@bp.app_template_filter("phone_text")
+def phone_text(e164: str | None) -> str:
+    """'+15125550100' → '(512) 555-0100'; anything else as stored."""
+    if e164 and e164.startswith("+1") and len(e164) == 12 and e164[1:].isdigit():
+        return f"({e164[2:5]}) {e164[5:8]}-{e164[8:]}"
+    return e164 or ""
+
+
+@bp.app_template_filter("tel_href")
+def tel_href(e164: str | None) -> str:
+    return "tel:" + "".join(ch for ch in (e164 or "") if ch.isdigit() or ch == "+")
+
+
+@bp.app_template_test("web_url")
+def is_web_url(value: str | None) -> bool:
+    """Only http(s) links become href; anything else is shown as text."""
+    return bool(value) and value.lower().startswith(("https://", "http://"))
+
+
+@bp.app_template_filter("url_quote")
+def url_quote(value: str) -> str:
+    return quote(value or "", safe="")
+
+
+@bp.app_template_global()
+def self_pay_range(clinic: Clinic) -> dict | None:
+    """The lowest and highest listed self-pay price across the clinic's services."""
+    lows = [p.min_usd for p in clinic.prices if p.min_usd is not None]
+    highs = [p.max_usd for p in clinic.prices if p.max_usd is not None]
+    if not lows and not highs:
+        return None
+    low = min(lows) if lows else min(highs)
+    high = max(highs) if highs else max(lows)
+    return {"min_usd": low, "max_usd": high}
+
+
+@bp.app_template_global()
+def listed_carriers(clinic: Clinic) -> list[str]:
+    """Carrier labels a listing names for any service it offers, in vocabulary order."""
+    offered = set(clinic.services)
+    slugs = vocab.CARRIERS.ordered(row.carrier for row in clinic.insurance if row.service in offered)
+    return [vocab.CARRIERS.label(s) for s in slugs]

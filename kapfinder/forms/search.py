@@ -1,0 +1,85 @@
+"""The patient's search form (a GET form: no CSRF, bookmarkable).
+
+The form only renders and re-fills fields; ``kapfinder.search.parse_criteria`` is the one place
+that validates, so the page and the API refuse exactly the same values. The view attaches the
+core's error to the field it names.
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
+from wtforms import Form, SelectField, SelectMultipleField, StringField
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from .. import vocab
+
+#: Radii the form offers, in miles; the parameter itself takes any whole number from 1 to 500.
+RADIUS_CHOICES = (5, 10, 25, 50, 100, 250)
+DEFAULT_RADIUS = 25
+MAX_RADIUS = 500
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A group of checkboxes; ``render_field`` wraps it in a fieldset with a legend."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class AcceptingField(SelectMultipleField):
+    """One checkbox, ``accepting=1``; kept as a list so a repeated or odd value reaches the parser."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _any(label) -> list[tuple[str, str]]:
+    return [("", label)]
+
+
+class SearchForm(Form):
+    location = StringField(
+        _l("Where are you?"),
+        description=_l("A 5-digit ZIP code, ‘City, ST’ or a state."),
+        render_kw={"autocomplete": "postal-code", "inputmode": "text", "spellcheck": "false",
+                   "maxlength": "200"})
+    radius = SelectField(_l("Distance"), default=str(DEFAULT_RADIUS))
+    method = MultiCheckboxField(_l("How the medicine is given"),
+                                description=_l("Tick any you would consider. None ticked: any method."))
+    insurance = SelectField(_l("Insurance carrier"))
+    plan_type = SelectField(_l("Plan type"), description=_l("Only with an insurance carrier."))
+    service = SelectField(_l("Service to be covered"), description=_l("Only with an insurance carrier."))
+    condition = MultiCheckboxField(_l("Conditions treated"),
+                                   description=_l("Tick any that apply. None ticked: any condition."))
+    setting = SelectField(_l("Setting"))
+    accepting = AcceptingField(_l("Options"))
+    sort = SelectField(_l("Sort by"), default="distance")
+
+    def __init__(self, formdata: MultiDict | None = None, **kwargs):
+        super().__init__(formdata=formdata, **kwargs)
+        radius = self.radius.data if self.radius.data else str(DEFAULT_RADIUS)
+        radii = list(RADIUS_CHOICES)
+        # Keep a valid radius typed into the address bar (e.g. 30) selected rather than silently changed.
+        if radius.isdigit() and 1 <= int(radius) <= MAX_RADIUS and int(radius) not in radii:
+            radii = sorted(radii + [int(radius)])
+        self.radius.choices = [(str(r), _l("within %(miles)s miles", miles=r)) for r in radii]
+        self.method.choices = vocab.METHODS.choices()
+        self.insurance.choices = _any(_l("Any, or paying myself")) + vocab.CARRIERS.choices()
+        self.plan_type.choices = _any(_l("Any plan type")) + vocab.PLAN_TYPES.choices()
+        self.service.choices = _any(_l("Any service")) + vocab.SERVICES.choices()
+        self.condition.choices = vocab.CONDITIONS.choices()
+        self.setting.choices = _any(_l("In the clinic or at home")) + vocab.SETTINGS.choices()
+        self.accepting.choices = [("1", _l("Only clinics accepting new patients"))]
+        self.sort.choices = vocab.SORTS.choices()
+
+    #: Fields shown on the home page, in order; the results page adds ``sort``.
+    HOME_FIELDS = ("location", "radius", "method", "insurance", "plan_type", "service", "condition",
+                   "setting", "accepting")
+
+    def field_named(self, name: str | None):
+        """The form field a core error names, or None (e.g. ``page``): shown above the form instead."""
+        if name and name in self._fields:
+            return self._fields[name]
+        if name in ("lat", "lon"):
+            return self.location
+        return None

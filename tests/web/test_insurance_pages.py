@@ -207,3 +207,25 @@ def test_stale_insurance_fact_is_flagged_on_the_result(client, make_clinic):
     card = card_text(client.get("/insurance", query_string={"insurance": "uhc", "location": AUSTIN}).data,
                      "Old Facts Clinic")
     assert "Spravato: in network with UnitedHealthcare (not confirmed recently)" in card
+
+
+# --- the explainer ------------------------------------------------------------------------------
+
+def test_learn_insurance_explains_payment_with_codes_checklist_and_sources(client):
+    response = client.get("/learn/insurance")
+    assert response.status_code == 200
+    body = response.data.decode()
+    page = text_of(body)
+    for code in ("90791", "90792", "90832", "90834", "90837", "90833", "90836", "90838", "G2082", "G2083"):
+        assert code in page
+    for topic in ("prior authorisation", "REMS", "superbill", "HSA", "sliding scale", "financing"):
+        assert topic.lower() in page.lower()
+    assert "Checklist: what to ask before your first visit" in page
+    assert "Ask the clinic" in page and "Ask your insurer" in page
+    for url in ("https://www.cms.gov/", "https://www.fda.gov/", "https://www.spravatorems.com/",
+                "https://www.ama-assn.org/", "https://healthnetfederalservices.org/"):
+        assert f'href="{url}' in body
+    # Every citation mark points at a source listed on the page.
+    for anchor in set(re.findall(r'href="#(src-[a-z0-9-]+)"', body)):
+        assert f'id="{anchor}"' in body
+    assert "Confirm with the clinic and your insurer" in page

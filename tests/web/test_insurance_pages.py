@@ -229,3 +229,23 @@ def test_learn_insurance_explains_payment_with_codes_checklist_and_sources(clien
     for anchor in set(re.findall(r'href="#(src-[a-z0-9-]+)"', body)):
         assert f'id="{anchor}"' in body
     assert "Confirm with the clinic and your insurer" in page
+
+
+# --- the clinic page ----------------------------------------------------------------------------
+
+def test_clinic_page_shows_insurance_by_service_prices_and_stale_facts(client, make_clinic):
+    old = date.today() - timedelta(days=120)
+    clinic = make_clinic(
+        name="Table Clinic", methods=["iv", "esketamine-nasal"], rems_certified=True, hsa_fsa=True, superbill=True,
+        insurance=[{"carrier": "aetna", "service": "esketamine", "network": "in-network", "plan_types": ["ppo"]},
+                   {"carrier": "cigna", "service": "psychotherapy", "network": "out-of-network", "as_of": old}],
+        prices=[{"service": "ketamine", "min_usd": 450, "max_usd": 600}])
+    response = client.get(f"/clinics/{clinic.slug}")
+    assert response.status_code == 200
+    rows = [text_of(r) for r in re.findall(r"<tr>(.*?)</tr>", response.data.decode(), flags=re.S)]
+    assert f"Spravato Aetna PPO in network {date.today().isoformat()}" in rows
+    assert f"Psychotherapy Cigna all plan types out of network (superbill) {old.isoformat()} not confirmed recently" in rows
+    assert f"IV ketamine $450–$600 {date.today().isoformat()}" in rows
+    page = text_of(response.data)
+    assert "HSA/FSA cards accepted: yes" in page and "Sliding-scale fees: not offered" in page
+    assert "Confirm with the clinic and your insurer" in page

@@ -81,6 +81,11 @@ def _stamp_restored_session(_app, user=None, **_kwargs) -> None:
     session["_seen_at"] = now
 
 
+def _forget_previous_request() -> None:
+    g.pop("_login_user", None)
+    g.pop("csrf_token", None)
+
+
 def _enforce_session_limits() -> None:
     if request.endpoint == "static":
         return
@@ -200,6 +205,9 @@ def init_auth(app: Flask) -> None:
     elif app.testing:
         auth_log.setLevel(logging.INFO)
 
+    # First of all: forget a previous request's account and CSRF token. A real request always
+    # starts with a fresh ``g``; a test that holds one app context across requests does not.
+    app.before_request_funcs.setdefault(None, []).insert(0, _forget_previous_request)
     app.before_request(_enforce_session_limits)
 
     @app.after_request

@@ -1,0 +1,285 @@
+"""/search: results a patient can act on, and every bad input of issue 2 answered next to its field."""
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from babel.dates import format_date
+
+from fixtures.pages import get_page, hrefs, tags, text_of, texts  # noqa: F401  (get_page is a fixture)
+from kapfinder import geo
+
+AUSTIN = dict(city="Austin", state="TX", zip="78701", lat=30.2713, lon=-97.7426)
+# About 10 and 20 miles north of downtown Austin.
+NORTH_10 = dict(city="Round Rock", state="TX", zip="78664", lat=30.4163, lon=-97.7426)
+NORTH_20 = dict(city="Georgetown", state="TX", zip="78626", lat=30.5610, lon=-97.7426)
+
+
+def miles_from_78701(db_session, lat, lon) -> str:
+    row = geo.lookup_zip(db_session, "78701")
+    return f"{geo.round_tenth(geo.distance_mi(row.lat, row.lon, lat, lon)):.1f} mi away"
+
+
+def medium(d) -> str:
+    return format_date(d, "medium", locale="en")
+
+
+def error_next_to(html: str, field: str) -> str:
+    return text_of(html, id=f"{field}-error")
+
+
+def assert_form_error(get_page, query, field, message=None):
+    response = get_page("/search", status=400, query_string=query)
+    html = response.get_data(as_text=True)
+    text = error_next_to(html, field)
+    assert text, f"no message next to {field}"
+    if message:
+        assert message in text
+    # the same message in the summary at the top, linking to the field
+    assert text_of(html, id="error-summary")
+    control = ([a for t, a in tags(html) if a.get("id") == field]
+               or [a for t, a in tags(html, "fieldset") if a.get("id") == f"field-{field}"])
+    assert control and f"{field}-error" in (control[0].get("aria-describedby") or ""), "error not tied to field"
+    return html
+
+
+# --- results ----------------------------------------------------------------------------------
+
+def test_results_show_distance_address_badges_phone_and_dates(get_page, make_clinic, db_session, days_ago):
+    near = make_clinic(name="Downtown Ketamine", street="100 Congress Ave", methods=["iv", "esketamine-nasal"],
+                       rems_certified=True, accepting_as_of=date(2026, 1, 5), phone="+15125550123",
+                       verified_at=days_ago(10), confirmed_at=days_ago(10),
+                       insurance=[{"carrier": "aetna", "service": "ketamine", "network": "in-network"},
+                                  {"carrier": "cigna", "service": "esketamine", "network": "out-of-network"}],
+                       prices=[{"service": "ketamine", "min_usd": 450, "max_usd": 600},
+                               {"service": "esketamine", "min_usd": 900, "max_usd": 900}], **AUSTIN)
+    stale = make_clinic(name="Northside Infusions", accepting_new_patients=False, accepting_as_of=date(2025, 12, 1),
+                        verified_at=days_ago(200), confirmed_at=days_ago(120), **NORTH_10)
+    html = get_page("/search?location=78701&radius=25").get_data(as_text=True)
+
+    assert "KAP clinics near Austin, TX" in text_of(html, tag="title")
+    assert "2 clinics found" in text_of(html, id="results-heading")
+    cards = texts(html, cls="result-card")
+    assert len(cards) == 2
+    first, second = cards
+    assert "Downtown Ketamine" in first and "Northside Infusions" in second  # nearest first
+    assert miles_from_78701(db_session, near.lat, near.lon) in first
+    assert miles_from_78701(db_session, stale.lat, stale.lon) in second
+    assert "100 Congress Ave" in first and "Austin, TX 78701" in first
+    assert "IV infusion" in first and "Spravato (esketamine nasal spray)" in first
+    assert "Insurance listed: Aetna, Cigna" in first
+    assert "Self-pay: $450–$900 per session" in first
+    assert f"Accepting new patients (as of {medium(date(2026, 1, 5))})" in first
+    assert f"Not accepting new patients (as of {medium(date(2025, 12, 1))})" in second
+    assert f"Verified {medium(near.verified_at)}" in first
+    assert f"Not confirmed since {medium(stale.confirmed_at)}" in second
+    assert "(512) 555-0123" in first and "tel:+15125550123" in hrefs(html)
+    assert f"/clinics/{near.slug}" in hrefs(html)
+    assert texts(html, cls="sample-label") == []
+
+
+def test_badges_are_words_not_colour_alone(get_page, make_clinic, days_ago):
+    make_clinic(confirmed_at=days_ago(91), verified_at=days_ago(91), **AUSTIN)
+    html = get_page("/search?location=78701").get_data(as_text=True)
+    assert text_of(html, cls="badge-stale").startswith("! Not confirmed since")
+
+
+def test_sample_listing_is_labelled_on_its_card_and_in_a_banner(get_page, make_clinic):
+    make_clinic(name="Real Place", **AUSTIN)
+    make_clinic(name="Pretend Place", sample=True, **AUSTIN)
+    html = get_page("/search?location=78701").get_data(as_text=True)
+    sample_cards = [c for c in texts(html, cls="result-card") if "Pretend Place" in c]
+    real_cards = [c for c in texts(html, cls="result-card") if "Real Place" in c]
+    assert "Fictional sample listing" in sample_cards[0]
+    assert "Fictional sample listing" not in real_cards[0]
+    assert "Fictional sample data" in text_of(html, cls="sample-banner")
+
+
+def test_insurance_search_shows_coverage_per_service(get_page, make_clinic):
+    make_clinic(name="Covered", methods=["iv"], insurance=[{"carrier": "aetna", "service": "ketamine",
+                                                            "network": "in-network"}], **AUSTIN)
+    html = get_page("/search?location=78701&insurance=aetna").get_data(as_text=True)
+    card = text_of(html, cls="result-card")
+    assert "IV ketamine: in network with Aetna" in card
+
+
+def test_at_home_programme_serves_your_state(get_page, make_clinic):
+    make_clinic(name="Telehealth Texas", settings=["at-home"], at_home_states=["TX"], city="Dallas", state="TX",
+                zip="75201", lat=32.7876, lon=-96.7994)
+    html = get_page("/search?location=78701").get_data(as_text=True)
+    card = text_of(html, cls="result-card")
+    assert "Telehealth Texas" in card and "Serves your state at home" in card
+    assert " mi away" not in card
+
+
+def test_state_search_lists_without_distance(get_page, make_clinic):
+    make_clinic(name="Austin One", **AUSTIN)
+    html = get_page("/search?location=Texas").get_data(as_text=True)
+    assert "KAP clinics in Texas" in text_of(html, tag="title")
+    assert "In Texas" in text_of(html, cls="result-card")
+
+
+def test_form_keeps_the_patients_choices(get_page, make_clinic):
+    make_clinic(**AUSTIN)
+    html = get_page("/search?location=Austin,+TX&radius=50&method=iv&method=oral&insurance=aetna"
+                    "&plan_type=ppo&condition=ptsd&setting=in-clinic&accepting=1&sort=name").get_data(as_text=True)
+    inputs = {(a.get("name"), a.get("value")): a for t, a in tags(html, "input")}
+    assert inputs[("location", "Austin, TX")]
+    for pair in (("method", "iv"), ("method", "oral"), ("condition", "ptsd"), ("accepting", "1")):
+        assert "checked" in inputs[pair], pair
+    assert "checked" not in inputs[("method", "im")]
+    selected = {a.get("value") for t, a in tags(html, "option") if "selected" in a}
+    assert {"50", "aetna", "ppo", "in-clinic", "name"} <= selected
+
+
+def test_a_valid_radius_outside_the_offered_ones_stays_selected(get_page):
+    html = get_page("/search?location=78701&radius=30").get_data(as_text=True)
+    assert "30" in {a.get("value") for t, a in tags(html, "option") if "selected" in a}
+
+
+def test_no_results_suggests_the_next_radius_up(get_page, make_clinic):
+    make_clinic(name="Far Away", **NORTH_20)
+    html = get_page("/search?location=78701&radius=10&method=iv").get_data(as_text=True)
+    assert "No clinics found" in text_of(html, id="results-heading")
+    wider = [h for h in hrefs(html) if "radius=25" in h]
+    assert wider
+    assert dict(parse_qsl(urlsplit(wider[0]).query)) == {"location": "78701", "radius": "25", "method": "iv"}
+
+
+def test_pagination_keeps_every_parameter(get_page, make_clinic):
+    for n in range(45):
+        make_clinic(name=f"Clinic {n:02d}", methods=["iv", "im"], conditions=["ptsd"],
+                    insurance=[{"carrier": "aetna", "service": "ketamine", "network": "in-network"}], **AUSTIN)
+    query = "location=78701&radius=50&method=iv&insurance=aetna&condition=ptsd&accepting=1"
+    html = get_page(f"/search?{query}").get_data(as_text=True)
+    assert "45 clinics found" in text_of(html, id="results-heading")
+    assert len(texts(html, cls="result-card")) == 20
+    next_links = [a["href"] for t, a in tags(html, "a") if a.get("rel") == "next"]
+    assert next_links
+    args = parse_qsl(urlsplit(next_links[0]).query)
+    assert sorted(args) == sorted(parse_qsl(query) + [("page", "2")])
+
+    page3 = get_page(f"/search?{query}&page=3").get_data(as_text=True)
+    assert len(texts(page3, cls="result-card")) == 5
+    assert [a["href"] for t, a in tags(page3, "a") if a.get("rel") == "next"] == []
+    prev = [a["href"] for t, a in tags(page3, "a") if a.get("rel") == "prev"][0]
+    assert ("page", "2") in parse_qsl(urlsplit(prev).query)
+
+
+def test_page_zero_is_the_first_page(get_page, make_clinic):
+    make_clinic(name="Only One", **AUSTIN)
+    html = get_page("/search?location=78701&page=0").get_data(as_text=True)
+    assert "Only One" in text_of(html, cls="result-card")
+
+
+def test_a_page_past_the_end_is_empty_not_an_error(get_page, make_clinic):
+    make_clinic(name="Only One", **AUSTIN)
+    html = get_page("/search?location=78701&page=99").get_data(as_text=True)
+    assert texts(html, cls="result-card") == []
+    assert "no more results" in text_of(html, cls="no-results")
+
+
+# --- bad input (issue 2's table) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("place", ["Atlantis, ZZ", "zzzz", "00000"])
+def test_unknown_location_is_explained_next_to_the_field(get_page, place):
+    html = assert_form_error(get_page, {"location": place}, "location",
+                             f"We couldn't find ‘{place}’. Try a 5-digit ZIP code or ‘City, ST’.")
+    assert texts(html, cls="result-card") == []
+
+
+def test_ambiguous_city_asks_which_state(get_page):
+    html = assert_form_error(get_page, {"location": "Springfield", "method": "iv"}, "location", "Which state")
+    choices = texts(html, cls="location-choices")[0]
+    assert "Springfield, IL" in choices and "Springfield, MO" in choices
+    links = [a["href"] for t, a in tags(html, "a") if "Springfield" in (a.get("href") or "")]
+    il = [h for h in links if dict(parse_qsl(urlsplit(h).query)).get("location") == "Springfield, IL"]
+    # the link keeps the patient's other choices
+    assert il and ("method", "iv") in parse_qsl(urlsplit(il[0]).query)
+
+
+@pytest.mark.parametrize("radius, message", [
+    ("0", "Enter a whole number from 1 to 500."),
+    ("501", "Enter a whole number from 1 to 500."),
+    ("abc", "Enter a whole number"),
+    ("1e309", "Enter a whole number"),
+    ("NaN", "Enter a whole number"),
+])
+def test_bad_radius_is_a_form_error(get_page, radius, message):
+    html = assert_form_error(get_page, {"location": "78701", "radius": radius}, "radius", message)
+    # the select keeps a sensible choice rather than silently falling to the first option
+    assert "25" in {a.get("value") for t, a in tags(html, "option") if "selected" in a}
+
+
+@pytest.mark.parametrize("field", ["method", "insurance", "condition", "setting", "sort", "plan_type"])
+def test_unknown_slug_is_a_form_error_naming_the_field(get_page, field):
+    query = {"location": "78701", field: "bogus"}
+    if field == "plan_type":
+        query["insurance"] = "aetna"
+    assert_form_error(get_page, query, field, "‘bogus’ is not one of the choices.")
+
+
+def test_plan_type_without_insurance_is_a_form_error(get_page):
+    assert_form_error(get_page, {"plan_type": "ppo"}, "plan_type", "Choose an insurance carrier first.")
+
+
+def test_every_bad_parameter_is_reported_at_once(get_page):
+    html = get_page("/search", status=400, query_string={"location": "zzzz", "radius": "abc",
+                                                         "method": "bogus"}).get_data(as_text=True)
+    assert "We couldn't find ‘zzzz’" in error_next_to(html, "location")
+    assert "Enter a whole number" in error_next_to(html, "radius")
+    assert "not one of the choices" in error_next_to(html, "method")
+
+
+@pytest.mark.parametrize("point", ["91,0", "-90.5,10", "0,181", "45,-180.01"])
+def test_coordinates_out_of_range_are_a_form_error(get_page, point):
+    assert_form_error(get_page, {"location": point}, "location", "Latitude must be between -90 and 90")
+
+
+def test_non_numeric_page_is_a_form_error(get_page):
+    html = get_page("/search", status=400, query_string={"location": "78701", "page": "two"}).get_data(as_text=True)
+    assert "Enter a whole number" in text_of(html, id="error-summary")
+
+
+@pytest.mark.parametrize("field", ["location", "method", "insurance", "condition", "radius"])
+def test_html_in_a_parameter_is_shown_escaped(get_page, field):
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    query = {"location": "78701", field: evil}
+    html = get_page("/search", status=400, query_string=query).get_data(as_text=True)
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert error_next_to(html, field)
+
+
+def test_sql_in_a_parameter_is_just_an_unknown_place(get_page, make_clinic):
+    make_clinic(name="Still Here", **AUSTIN)
+    assert_form_error(get_page, {"location": "x'; DROP TABLE clinic; --"}, "location", "We couldn't find")
+    assert_form_error(get_page, {"location": "78701", "method": "iv' OR '1'='1"}, "method")
+    assert "Still Here" in get_page("/search?location=78701").get_data(as_text=True)
+
+
+def test_a_ten_thousand_character_value_is_refused(get_page):
+    html = assert_form_error(get_page, {"location": "a" * 10_000}, "location", "too long")
+    assert "a" * 201 not in html
+
+
+@pytest.mark.parametrize("field, value", [("location", "Aus\x00tin, TX"), ("radius", "2\x005"),
+                                          ("method", "iv\x00"), ("page", "\x00")])
+def test_a_nul_byte_is_refused(get_page, field, value):
+    query = {"location": "78701", field: value}
+    html = get_page("/search", status=400, query_string=query).get_data(as_text=True)
+    assert "\x00" not in html
+    assert "characters that are not allowed" in text_of(html, id="error-summary")
+
+
+def test_a_repeated_single_value_parameter_is_a_form_error(get_page):
+    html = get_page("/search?location=78701&radius=10&radius=25", status=400).get_data(as_text=True)
+    assert "only once" in error_next_to(html, "radius")
+
+
+def test_fresh_listing_comes_before_stale_at_the_same_distance(get_page, make_clinic, days_ago):
+    # Fresh before stale at the same distance (DESIGN.md → ranking), shown as such on the page.
+    make_clinic(name="A Stale", confirmed_at=days_ago(100), verified_at=days_ago(100), **AUSTIN)
+    make_clinic(name="B Fresh", confirmed_at=days_ago(1), verified_at=days_ago(1), **AUSTIN)
+    names = [t for t in texts(get_page("/search?location=78701").get_data(as_text=True), cls="result-name")]
+    assert names == ["B Fresh", "A Stale"]

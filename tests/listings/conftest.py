@@ -19,6 +19,14 @@ def _make_account(db_session, role: str, email: str | None = None) -> User:
 
 
 @pytest.fixture
+def db_session(app):
+    """The request-scoped session itself (services call ``session.in_transaction()``)."""
+    from kapfinder.extensions import db
+
+    return db.session()
+
+
+@pytest.fixture
 def make_account(db_session):
     return lambda role="owner", email=None: _make_account(db_session, role, email)
 

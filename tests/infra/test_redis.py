@@ -83,3 +83,27 @@ def test_local_cache_hands_out_copies_and_honours_a_zero_lifetime_as_forever():
     got = cache.get("vocab:methods")
     got["slugs"].append("changed by a caller")
     assert cache.get("vocab:methods") == {"slugs": ["iv", "im"]}
+
+
+def test_with_redis_down_rate_limited_routes_still_answer(migrated, limited_app_dir, monkeypatch):
+    """Needs ``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True`` in config.Config: a Redis outage falls
+    back to per-process limits instead of turning every limited route into a 500."""
+    from kapfinder import create_app
+    from kapfinder.extensions import limiter
+
+    monkeypatch.setenv("KAPFINDER_ENV", "development")
+    monkeypatch.setenv("KAPFINDER_DATABASE_URL", migrated)
+    monkeypatch.setenv("KAPFINDER_INSTANCE_PATH", str(limited_app_dir))
+    monkeypatch.setenv("KAPFINDER_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app()
+
+    @app.get("/api/test-only/limited-fallback")
+    @limiter.limit("2 per minute")
+    def limited_fallback():
+        return {"ok": True}
+
+    client = app.test_client()
+    assert [client.get("/api/test-only/limited-fallback").status_code for _ in range(3)] == [200, 200, 429]
+    with app.app_context():
+        from kapfinder.extensions import db
+        db.engine.dispose()

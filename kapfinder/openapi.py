@@ -126,7 +126,7 @@ def _schemas() -> dict[str, Any]:
     query = {
         "location": {"oneOf": [_ref("Location"), {"type": "null"}]},
         "radius": {"type": ["integer", "null"], "minimum": RADIUS_MIN, "maximum": RADIUS_MAX,
-                   "description": "Null without a location and for a whole state (where it is ignored)."},
+                   "description": "Null without a location; echoed but not applied for a whole state."},
         "method": _list_of(vocab.METHODS),
         "insurance": _nullable(_enum(vocab.CARRIERS)),
         "plan_type": _nullable(_enum(vocab.PLAN_TYPES)),

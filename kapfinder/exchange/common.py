@@ -1,0 +1,103 @@
+"""Pieces shared by exports and imports: CSV cell safety, value formats, problem reports."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+FORMATS = ("csv", "hsds-json", "hsds-csv")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+FLAT_CSV_NAME = "kapfinder.csv"
+LICENSE_NAME = "LICENSE.txt"
+
+
+def escape_cell(text: str) -> str:
+    """Neutralise a cell a spreadsheet would run as a formula (docs/HSDS.md → Exports).
+
+    A plain number (``-97.7431``) stays as it is; a cell already starting with ``'`` gets one more so
+    that ``unescape_cell`` gives back exactly the original.
+    """
+    if text and (text.startswith(FORMULA_START) or text.startswith("'")) and not PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def unescape_cell(text: str) -> str:
+    """Remove exactly the prefix ``escape_cell`` adds."""
+    if len(text) > 1 and text[0] == "'" and (text[1] in FORMULA_START or text[1] == "'"):
+        return text[1:]
+    return text
+
+
+def format_number(value: float | int) -> str:
+    if isinstance(value, bool):
+        raise TypeError("booleans are not numbers here")
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def iso_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    value = value.astimezone(timezone.utc)
+    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds").replace("+00:00", "Z")
+
+
+def parse_datetime(text: str) -> datetime:
+    """An ISO 8601 datetime; a naive one is taken as UTC. Raises ValueError."""
+    value = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def parse_date(text: str) -> date:
+    return date.fromisoformat(text.strip())
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input: where (file and line, or file and JSON pointer), which field, what."""
+
+    where: str
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.field}: {self.message}" if self.field else f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: skipped: {self.reason}"
+
+
+def license_text(license_name: str, attribution: str | None, base_url: str) -> str:
+    lines = [
+        "kapfinder open data",
+        "",
+        f"Licence: {license_name}",
+    ]
+    if license_name.upper().startswith("CC-BY-4.0"):
+        lines.append("https://creativecommons.org/licenses/by/4.0/")
+    if attribution:
+        lines.append(f"Attribution: {attribution}")
+    lines += [
+        f"Source: {base_url}",
+        "",
+        "The HSDS formats follow the Open Referral Human Services Data Specification 3.0",
+        "(https://openreferral.org/, CC BY-SA 4.0). Listings marked as sample are fictional.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def text_or_empty(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,688 @@
+"""Imports: flat CSV, HSDS JSON and HSDS CSV, all or nothing (docs/HSDS.md → Imports).
+
+Two passes over the input. The first reads every record, checks it and collects every problem
+(with file and line, or file and JSON pointer, and field) and every skipped record; if there is any
+problem, nothing is written. The second reads the input again and writes it in one transaction, in
+batches through ``kapfinder.bulk``. Records stream: neither pass holds the whole input in memory
+(HSDS CSV tables are joined in a temporary SQLite file).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import os
+import sqlite3
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from .. import bulk, hsds, vocab
+from ..db import write_transaction
+from ..models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice, utcnow
+from . import flat, schemas
+from .common import FORMATS, Problem, Skipped, unescape_cell
+from .export import TABLES, table_columns
+from .hsds_in import Bundle, TermResolver, bundles_of, document_kind, records_of, schema_for
+from .records import ClinicRecord, Gazetteer, RecordProblems, finish, match_keys
+
+SNIFF_BYTES = 64 * 1024
+MAX_JSON_DOCUMENT = 50 * 1024 * 1024
+MAX_PROBLEMS_PER_DOCUMENT = 50
+BATCH = 1000
+csv.field_size_limit(10 * 1024 * 1024)
+
+Item = tuple["ClinicRecord | None", list[Problem], "Skipped | None"]
+
+
+class ImportAborted(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+@dataclass
+class ImportReport:
+    format: str
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# --- format detection and input sniffing ----------------------------------------------------
+
+def detect_format(path: Path) -> str | None:
+    if path.is_dir():
+        if (path / "organizations").is_dir() or (path / "taxonomies.json").is_file():
+            return "hsds-json"
+        if (path / "organizations.csv").is_file() or (path / "datapackage.json").is_file():
+            return "hsds-csv"
+        return None
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".json", ".ndjson"):
+        return "hsds-json"
+    return None
+
+
+def sniff_text(path: Path) -> str | None:
+    """Why this file is not UTF-8 text, or None. Reads only the first 64 KiB."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if b"\x00" in head:
+        return "is not a text file (it contains NUL bytes)"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    return None
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        rel = path.relative_to(root)
+        return str(rel) if str(rel) != "." else path.name
+    except ValueError:
+        return str(path)
+
+
+# --- flat CSV -----------------------------------------------------------------------------------
+
+def _csv_header(path: Path, name: str, required: tuple[str, ...] | list[str]) -> tuple[list[str] | None, list[Problem]]:
+    """Read and check the header line (bounded: a 200 MB file without line breaks is refused at once)."""
+    why = sniff_text(path)
+    if why:
+        return None, [Problem(name, None, why)]
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = f.readline(SNIFF_BYTES)
+    if not first.endswith(("\n", "\r")) and len(first) >= SNIFF_BYTES - 1:
+        return None, [Problem(f"{name} line 1", None, "is not a CSV file: no header line")]
+    try:
+        header = next(csv.reader([first]))
+    except (csv.Error, StopIteration):
+        return None, [Problem(f"{name} line 1", None, "is not a CSV file: the header cannot be read")]
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        return header, [Problem(f"{name} line 1", c, "required column is missing") for c in missing]
+    return header, []
+
+
+def _csv_rows(path: Path, name: str) -> Iterator[tuple[int, dict[str, str] | None, Problem | None]]:
+    """(line, row with cells unescaped, problem) for each data row; stops at the first broken line."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        line = 1
+        try:
+            header = [h.strip() for h in next(reader)]
+            line = reader.line_num + 1
+            for cells in reader:
+                start, line = line, reader.line_num + 1
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) > len(header):
+                    yield start, None, Problem(f"{name} line {start}", None,
+                                               f"has {len(cells)} cells but the header has {len(header)}")
+                    continue
+                yield start, {h: unescape_cell(c) for h, c in zip(header, cells)}, None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            yield line, None, Problem(f"{name} line {line}", None, f"is not valid CSV: {exc}")
+
+
+def _flat_items(path: Path) -> Iterator[Item]:
+    name = path.name
+    header, problems = _csv_header(path, name, flat.REQUIRED)
+    if problems:
+        yield None, problems, None
+        return
+    for line, row, problem in _csv_rows(path, name):
+        if problem:
+            yield None, [problem], None
+            if "not valid CSV" in problem.message:
+                return
+            continue
+        report = RecordProblems(lambda _p, line=line: f"{name} line {line}")
+        record = flat.record_from_row(row, report)
+        if record is not None:
+            record.values["_where"] = f"{name} line {line}"
+            record.locate = lambda _p, line=line: f"{name} line {line}"
+        yield record, report.items, None
+
+
+# --- HSDS JSON ------------------------------------------------------------------------------------
+
+def _json_files(path: Path) -> tuple[list[Path], Path]:
+    if path.is_dir():
+        files = sorted((path / "organizations").glob("*.json")) if (path / "organizations").is_dir() else []
+        files += sorted(p for p in path.glob("*.json") if p.name not in ("taxonomies.json", "datapackage.json"))
+        return files, path
+    return [path], path.parent
+
+
+def _file_terms_json(path: Path) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
+    tax = path / "taxonomies.json" if path.is_dir() else None
+    if not tax or not tax.is_file():
+        return {}, []
+    doc, problem = _load_json(tax, "taxonomies.json")
+    if problem:
+        return {}, [problem]
+    terms = doc.get("taxonomy_terms", []) if isinstance(doc, dict) else []
+    return {str(t.get("id", "")).lower(): t for t in terms if isinstance(t, dict)}, []
+
+
+def _load_json(path: Path, name: str) -> tuple[Any, Problem | None]:
+    if path.stat().st_size > MAX_JSON_DOCUMENT:
+        return None, Problem(name, None, f"is larger than {MAX_JSON_DOCUMENT // (1024 * 1024)} MB: "
+                                         "split it into one file per organization")
+    why = sniff_text(path)
+    if why:
+        return None, Problem(name, None, why)
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith((b"{", b"[")):
+        return None, Problem(name, None, "is not a JSON document")
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f), None
+    except json.JSONDecodeError as exc:
+        return None, Problem(f"{name} line {exc.lineno} column {exc.colno}", None, f"malformed JSON: {exc.msg}")
+    except UnicodeDecodeError:
+        return None, Problem(name, None, "is not UTF-8 text")
+
+
+def _schema_problems(doc: Any, where: str, base: str = "") -> list[Problem]:
+    """Official-schema problems of one document (each item of a paging envelope on its own)."""
+    if isinstance(doc, dict) and isinstance(doc.get("contents"), list):
+        out = []
+        for i, item in enumerate(doc["contents"]):
+            out += _schema_problems(item, where, f"{base}/contents/{i}")
+        return out
+    if not isinstance(doc, dict):
+        return []
+    name = schema_for(document_kind(doc))
+    if name is None:
+        return []
+    out = []
+    for err in islice(sorted(schemas.errors(name, doc), key=lambda e: list(map(str, e.absolute_path))),
+                      MAX_PROBLEMS_PER_DOCUMENT):
+        path = list(err.absolute_path)
+        field_name = str(path[-1]) if path and isinstance(path[-1], str) else (
+            err.validator_value[0] if err.validator == "required" and isinstance(err.validator_value, list) else None)
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else None
+            field_name = missing or field_name
+        out.append(Problem(f"{where}#{base}{schemas.pointer(path)}", field_name, err.message))
+    return out
+
+
+def _json_items(path: Path) -> Iterator[Item]:
+    file_terms, problems = _file_terms_json(path)
+    if problems:
+        yield None, problems, None
+        return
+    resolve = TermResolver(file_terms)
+    files, root = _json_files(path)
+    if not files:
+        yield None, [Problem(path.name, None, "holds no HSDS JSON documents (organizations/*.json)")], None
+        return
+    for file in files:
+        name = _display(file, root)
+        doc, problem = _load_json(file, name)
+        if problem:
+            yield None, [problem], None
+            continue
+        problems = _schema_problems(doc, name)
+        if problems:
+            yield None, problems, None
+            continue
+        for bundle in bundles_of(doc):
+            if isinstance(bundle, str):
+                yield None, [Problem(name, None, bundle)], None
+                continue
+            if isinstance(bundle, Skipped):
+                yield None, [], Skipped(f"{name}#{bundle.where}", bundle.reason)
+                continue
+            yield from _bundle_items(bundle, resolve, lambda p, name=name: f"{name}#{p or '/'}")
+
+
+def _bundle_items(bundle: Bundle, resolve: TermResolver, locate: Callable[[str | None], str]) -> Iterator[Item]:
+    for record, problems, skipped in records_of(bundle, resolve, lambda: RecordProblems(locate)):
+        if skipped is not None:
+            skipped = Skipped(locate(skipped.where), skipped.reason)
+        if record is not None:
+            record.values["_where"] = locate(bundle.org_pointer)
+            record.locate = locate
+        yield record, problems.items, skipped
+
+
+# --- HSDS CSV -------------------------------------------------------------------------------------
+
+class TabularStore:
+    """The HSDS CSV tables of a folder, loaded into a temporary SQLite file for joining."""
+
+    LINKS = {  # table → the foreign key each nested list is found by
+        "location": "organization_id", "service": "organization_id", "organization_identifier": "organization_id",
+        "address": "location_id", "schedule": "location_id", "service_at_location": "service_id",
+        "service_area": "service_id", "cost_option": "service_id", "attribute": "link_id", "metadata": "resource_id",
+    }
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.fd, self.path = tempfile.mkstemp(suffix=".sqlite3", prefix="kapfinder-import-")
+        os.close(self.fd)
+        self.db = sqlite3.connect(self.path)
+        self.db.row_factory = sqlite3.Row
+        self.tables: dict[str, list[str]] = {}
+        self.problems: list[Problem] = []
+
+    def close(self) -> None:
+        self.db.close()
+        Path(self.path).unlink(missing_ok=True)
+
+    def load(self) -> None:
+        for name, schema in TABLES.items():
+            file = self.folder / schema["path"]
+            if not file.is_file():
+                continue
+            required = [c for c in list(schema.get("required", [])) + list(schema.get("tabular_required", []))
+                        if c in table_columns(schema)]
+            header, problems = _csv_header(file, schema["path"], required)
+            self.problems += problems
+            if problems:
+                continue
+            columns = [c for c in table_columns(schema) if c in header]
+            self.tables[name] = columns
+            cols = ", ".join(f'"{c}"' for c in columns)
+            self.db.execute(f'CREATE TABLE "{name}" (_line INTEGER, {cols})')
+            rows = []
+            for line, row, problem in _csv_rows(file, schema["path"]):
+                if problem:
+                    self.problems.append(problem)
+                    if "not valid CSV" in problem.message:
+                        break
+                    continue
+                rows.append([line] + [row.get(c, "") for c in columns])
+                if len(rows) >= 5000:
+                    self._insert(name, columns, rows)
+                    rows = []
+            self._insert(name, columns, rows)
+            if "id" in columns:
+                self.db.execute(f'CREATE INDEX "ix_{name}_id" ON "{name}" (id)')
+                for dup in self.db.execute(f'SELECT id, group_concat(_line) AS lines FROM "{name}" '
+                                           f"WHERE id != '' GROUP BY id HAVING count(*) > 1"):
+                    self.problems.append(Problem(f"{schema['path']} lines {dup['lines']}", "id",
+                                                 f"duplicate id {dup['id']}"))
+            link = self.LINKS.get(name)
+            if link in columns:
+                self.db.execute(f'CREATE INDEX "ix_{name}_{link}" ON "{name}" ("{link}")')
+        if "organization" not in self.tables and not any(p.where.startswith("organizations.csv") for p in self.problems):
+            self.problems.append(Problem(self.folder.name, None, "has no organizations.csv"))
+        if "phone" in self.tables:
+            for col in ("location_id", "organization_id"):
+                if col in self.tables["phone"]:
+                    self.db.execute(f'CREATE INDEX "ix_phone_{col}" ON phone ("{col}")')
+
+    def _insert(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if rows:
+            marks = ", ".join("?" for _ in range(len(columns) + 1))
+            self.db.executemany(f'INSERT INTO "{name}" VALUES ({marks})', rows)
+
+    def _typed(self, table: str, row: sqlite3.Row, problems: list[Problem]) -> dict[str, Any]:
+        schema = TABLES[table]
+        out: dict[str, Any] = {"_src": (schema["path"], row["_line"])}
+        for column in self.tables[table]:
+            value = row[column]
+            if value is None or value == "":
+                # A CSV cannot tell an empty text from a missing one: a required text is empty text.
+                if column in schema.get("required", ()) and schema["properties"][column].get("type") == "string":
+                    out[column] = ""
+                continue
+            if schema["properties"][column].get("type") == "number":
+                try:
+                    number = float(value)
+                    out[column] = int(number) if value.lstrip("+-").isdigit() else number
+                except ValueError:
+                    problems.append(Problem(f"{schema['path']} line {row['_line']}", column,
+                                            f"‘{value}’ is not a number"))
+            else:
+                out[column] = value
+        return out
+
+    def rows(self, table: str, where: str | None = None, value: Any = None) -> list[sqlite3.Row]:
+        if table not in self.tables:
+            return []
+        if where is None:
+            return list(self.db.execute(f'SELECT * FROM "{table}" ORDER BY _line'))
+        if where not in self.tables[table]:
+            return []
+        return list(self.db.execute(f'SELECT * FROM "{table}" WHERE "{where}" = ? ORDER BY _line', (value,)))
+
+    def file_terms(self) -> dict[str, dict[str, Any]]:
+        names = {r["id"].lower(): r["name"] for r in self.rows("taxonomy") if r["id"]} if "taxonomy" in self.tables else {}
+        terms = {}
+        for r in self.rows("taxonomy_term"):
+            term = dict(r)
+            if not term.get("taxonomy") and term.get("taxonomy_id"):
+                term["taxonomy"] = names.get(str(term["taxonomy_id"]).lower(), "")
+            terms[str(term.get("id") or "").lower()] = term
+        return terms
+
+    def organizations(self) -> Iterator[tuple[dict[str, Any], list[Problem]]]:
+        last = -1
+        while True:
+            chunk = list(self.db.execute('SELECT * FROM organization WHERE _line > ? ORDER BY _line LIMIT 500',
+                                         (last,))) if "organization" in self.tables else []
+            if not chunk:
+                return
+            for row in chunk:
+                yield self._assemble(row)
+            last = chunk[-1]["_line"]
+
+    def _assemble(self, row: sqlite3.Row) -> tuple[dict[str, Any], list[Problem]]:
+        problems: list[Problem] = []
+        typed = lambda table, r: self._typed(table, r, problems)  # noqa: E731
+        org = typed("organization", row)
+        oid = org.get("id", "")
+        org["organization_identifiers"] = [typed("organization_identifier", r)
+                                           for r in self.rows("organization_identifier", "organization_id", oid)]
+        org["attributes"] = [typed("attribute", r) for r in self.rows("attribute", "link_id", oid)]
+        org["metadata"] = [typed("metadata", r) for r in self.rows("metadata", "resource_id", oid)]
+        org["phones"] = [typed("phone", r) for r in self.rows("phone", "organization_id", oid)
+                         if not r["location_id"]] if "phone" in self.tables else []
+        org["locations"] = []
+        for lrow in self.rows("location", "organization_id", oid):
+            loc = typed("location", lrow)
+            lid = loc.get("id", "")
+            loc["addresses"] = [typed("address", r) for r in self.rows("address", "location_id", lid)]
+            loc["phones"] = [typed("phone", r) for r in self.rows("phone", "location_id", lid)]
+            loc["schedules"] = [typed("schedule", r) for r in self.rows("schedule", "location_id", lid)]
+            org["locations"].append(loc)
+        org["services"] = []
+        for srow in self.rows("service", "organization_id", oid):
+            service = typed("service", srow)
+            sid = service.get("id", "")
+            service["service_at_locations"] = [typed("service_at_location", r)
+                                               for r in self.rows("service_at_location", "service_id", sid)]
+            service["service_areas"] = [typed("service_area", r) for r in self.rows("service_area", "service_id", sid)]
+            service["cost_options"] = [typed("cost_option", r) for r in self.rows("cost_option", "service_id", sid)]
+            service["attributes"] = [typed("attribute", r) for r in self.rows("attribute", "link_id", sid)]
+            org["services"].append(service)
+        return org, problems
+
+
+def locate_in(doc: dict[str, Any], pointer: str | None) -> str:
+    """"locations.csv line 3" for a pointer into an assembled document (the deepest row it passes)."""
+    node: Any = doc
+    src = doc.get("_src")
+    for part in (pointer or "").strip("/").split("/") if pointer else []:
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            break
+        if isinstance(node, dict) and node.get("_src"):
+            src = node["_src"]
+    return f"{src[0]} line {src[1]}" if src else "?"
+
+
+def _tabular_items(store: TabularStore) -> Iterator[Item]:
+    if store.problems:
+        yield None, store.problems, None
+        return
+    resolve = TermResolver(store.file_terms())
+    for org, problems in store.organizations():
+        if problems:
+            yield None, problems, None
+            continue
+        schema_problems = []
+        for err in islice(schemas.errors("compiled/organization", org), MAX_PROBLEMS_PER_DOCUMENT):
+            path = list(err.absolute_path)
+            field_name = str(path[-1]) if path and isinstance(path[-1], str) else None
+            if err.validator == "required" and "'" in err.message:
+                field_name = err.message.split("'")[1]
+            schema_problems.append(Problem(locate_in(org, schemas.pointer(path)), field_name, err.message))
+        if schema_problems:
+            yield None, schema_problems, None
+            continue
+        bundle = bundles_of(org)
+        for b in bundle:
+            if isinstance(b, Bundle):
+                yield from _bundle_items(b, resolve, lambda p, org=org: locate_in(org, p))
+
+
+# --- the two passes ---------------------------------------------------------------------------------
+
+def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report: ImportReport) -> None:
+    empty = session.scalar(select(Clinic.id).limit(1)) is None
+    seen_ids: dict[str, str] = {}
+    seen_slugs: dict[str, str] = {}
+    seen_npi: dict[tuple, str] = {}
+    seen_name: dict[tuple, str] = {}
+    for record, problems, skipped in items:
+        report.problems += problems
+        if skipped is not None and not problems:
+            report.skipped.append(skipped)
+        if record is None or skipped is not None:
+            continue
+        where = record.values.get("_where", "?")
+        rp = RecordProblems(record.locate or (lambda _p, where=where: where))
+        if not problems:
+            finish(record, rp, gazetteer)
+        report.problems += rp.items
+        report.records += 1
+        cid = record.id
+        if cid:
+            if cid in seen_ids:
+                report.problems.append(Problem(where, "id", f"duplicate id {cid} (also at {seen_ids[cid]})"))
+            else:
+                seen_ids[cid] = where
+        slug = record.values.get("slug")
+        if slug:
+            if slug in seen_slugs:
+                report.problems.append(Problem(where, "slug", f"duplicate slug {slug} (also at {seen_slugs[slug]})"))
+            else:
+                seen_slugs[slug] = where
+            if not empty:
+                owner = session.scalar(select(Clinic.id).where(Clinic.slug == slug))
+                if owner is not None and owner != cid:
+                    report.problems.append(Problem(where, "slug", f"slug {slug} belongs to another listing"))
+        npi_key, name_key = match_keys(record.values)
+        for key, seen, what in ((npi_key, seen_npi, "NPI, street and ZIP"), (name_key, seen_name, "name and address")):
+            if key is None:
+                continue
+            if key in seen and seen[key] != where:
+                report.problems.append(Problem(where, None, f"same {what} as {seen[key]}: one listing per location"))
+            seen.setdefault(key, where)
+
+
+def _items(fmt: str, path: Path, store: TabularStore | None) -> Iterator[Item]:
+    if fmt == "csv":
+        return _flat_items(path)
+    if fmt == "hsds-json":
+        return _json_items(path)
+    assert store is not None
+    return _tabular_items(store)
+
+
+def run_import(session: Session, path: str | Path, fmt: str | None = None, *, publish: bool = False,
+               now: datetime | None = None, progress: Callable[[int], None] | None = None,
+               checked: Callable[[ImportReport], None] | None = None) -> ImportReport:
+    """Check, then (if nothing is wrong) store. ``checked`` is called between the passes."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    report = ImportReport(format=fmt or "?")
+    if not path.exists():
+        report.problems.append(Problem(str(path), None, "does not exist"))
+        return report
+    if fmt not in FORMATS:
+        report.problems.append(Problem(path.name, None, "format not recognised: give --format csv, hsds-json or hsds-csv"))
+        return report
+    if fmt == "hsds-csv" and not path.is_dir():
+        report.problems.append(Problem(path.name, None, "hsds-csv is a folder of table files"))
+        return report
+    if fmt == "csv" and path.is_dir():
+        report.problems.append(Problem(path.name, None, "csv is one file"))
+        return report
+    with ExitStack() as stack:
+        store = None
+        if fmt == "hsds-csv":
+            store = TabularStore(path)
+            stack.callback(store.close)
+            store.load()
+        gazetteer = Gazetteer(session)
+        _check(session, _items(fmt, path, store), gazetteer, report)
+        session.rollback()
+        if checked:
+            checked(report)
+        if report.problems:
+            return report
+        try:
+            created, updated, skipped = _store(session, _items(fmt, path, store), gazetteer, publish,
+                                               now or utcnow(), progress)
+        except ImportAborted as exc:
+            report.problems += exc.problems
+            return report
+        report.created, report.updated = created, updated
+        report.skipped += skipped
+    return report
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+CLINIC = Clinic.__table__
+CHILD_TABLES = (ClinicInsurance.__table__, ClinicPrice.__table__, ClinicAtHomeState.__table__)
+
+
+def _store(session: Session, items: Iterator[Item], gazetteer: Gazetteer, publish: bool, now: datetime,
+           progress) -> tuple[int, int, list[Skipped]]:
+    created = updated = 0
+    skipped: list[Skipped] = []
+    tick = progress or (lambda n: None)
+    with write_transaction(session):
+        conn = session.connection()
+        empty = session.scalar(select(Clinic.id).limit(1)) is None
+        reserved_slugs: set[str] = set()
+
+        def records() -> Iterator[ClinicRecord]:
+            for record, problems, skip in items:
+                if record is None or skip is not None:
+                    continue
+                rp = RecordProblems(lambda _p: "?")
+                finish(record, rp, gazetteer)
+                if rp.items:  # the input changed between the passes
+                    raise ImportAborted(rp.items)
+                yield record
+
+        it = records()
+        while batch := list(islice(it, BATCH)):
+            matches = {} if empty else _matches(session, batch)
+            new_rows: list[bulk.ClinicRows] = []
+            for record in batch:
+                values = _clinic_values(record, publish, now)
+                existing = matches.get(id(record))
+                if existing is not None:
+                    if existing["owner_id"] is not None:
+                        skipped.append(Skipped(record.values.get("_where", "?"),
+                                               "the listing has an owner: changes go through the owner and moderators"))
+                        continue
+                    values["id"] = existing["id"]
+                    values["slug"] = values.get("slug") or existing["slug"]
+                    if publish and not values.get("slug"):
+                        values["slug"] = _new_slug(session, values, reserved_slugs)
+                    _update(conn, existing, values, record)
+                    updated += 1
+                else:
+                    if publish and not values.get("slug"):
+                        values["slug"] = _new_slug(session, values, reserved_slugs)
+                    new_rows.append(bulk.ClinicRows(values, insurance=record.insurance, prices=record.prices,
+                                                    at_home_states=record.values.get("at_home_states") or []))
+                tick(1)
+            created += bulk.insert_clinics(conn, new_rows, now=now)
+    return created, updated, skipped
+
+
+COLUMNS = {c.key for c in CLINIC.columns}
+
+
+def _clinic_values(record: ClinicRecord, publish: bool, now: datetime) -> dict[str, Any]:
+    v = {k: val for k, val in record.values.items() if k in COLUMNS or k in bulk.LIST_FIELDS}
+    v["status"] = "published" if publish else "pending"
+    v["owner_id"] = None
+    if publish and v.get("verified_at") is None:
+        v["verified_at"] = now
+    if publish and v.get("confirmed_at") is None:
+        v["confirmed_at"] = v["verified_at"]
+    v.setdefault("created_at", v.get("updated_at") or now)
+    v.setdefault("updated_at", now)
+    if not v.get("id"):
+        v["id"] = hsds.hsds_id(f"import/{v.get('name')}/{v.get('street')}/{v.get('zip')}")
+    return v
+
+
+def _matches(session: Session, batch: list[ClinicRecord]) -> dict[int, dict[str, Any]]:
+    """Existing clinics for the records of a batch: by id, else NPI + street + ZIP, else name + address."""
+    cols = (CLINIC.c.id, CLINIC.c.owner_id, CLINIC.c.slug, CLINIC.c.version)
+    ids = [r.id for r in batch if r.id]
+    by_id = {row.id: dict(row._mapping) for row in session.execute(select(*cols).where(CLINIC.c.id.in_(ids)))}
+    found: dict[int, dict[str, Any]] = {}
+    for record in batch:
+        if record.id in by_id:
+            found[id(record)] = by_id[record.id]
+            continue
+        v = record.values
+        if v.get("npi"):
+            row = session.execute(select(*cols).where(
+                CLINIC.c.npi == v["npi"], CLINIC.c.zip == v["zip"],
+                CLINIC.c.street.ilike(v["street"] or ""))).first()
+            if row:
+                found[id(record)] = dict(row._mapping)
+                continue
+        row = session.execute(select(*cols).where(
+            CLINIC.c.name.ilike(v["name"]), CLINIC.c.street.ilike(v["street"] or ""),
+            CLINIC.c.city.ilike(v["city"] or ""), CLINIC.c.state == v["state"], CLINIC.c.zip == v["zip"])).first()
+        if row:
+            found[id(record)] = dict(row._mapping)
+    return found
+
+
+def _update(conn, existing: dict[str, Any], values: dict[str, Any], record: ClinicRecord) -> None:
+    row = bulk.clinic_row(values)
+    row.pop("id")
+    row["version"] = (existing.get("version") or 1) + 1
+    conn.execute(update(CLINIC).where(CLINIC.c.id == existing["id"]).values(**row))
+    for table in CHILD_TABLES:
+        conn.execute(delete(table).where(table.c.clinic_id == existing["id"]))
+    cid = existing["id"]
+    if record.insurance:
+        conn.execute(insert(ClinicInsurance.__table__), [bulk.insurance_row(cid, r) for r in record.insurance])
+    if record.prices:
+        conn.execute(insert(ClinicPrice.__table__), [bulk.price_row(cid, r) for r in record.prices])
+    states = vocab.STATES.ordered(record.values.get("at_home_states") or [])
+    if states:
+        conn.execute(insert(ClinicAtHomeState.__table__), [{"clinic_id": cid, "state": s} for s in states])
+
+
+def _new_slug(session: Session, values: dict[str, Any], reserved: set[str]) -> str:
+    from slugify import slugify
+
+    base = slugify(f"{values.get('name')} {values.get('city')}", max_length=200, word_boundary=True) or "clinic"
+    taken = set(session.scalars(select(Clinic.slug).where((Clinic.slug == base) | Clinic.slug.like(base + "-%"))))
+    taken |= {s for s in reserved if s == base or s.startswith(base + "-")}
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    reserved.add(slug)
+    return slug

@@ -107,3 +107,23 @@ def server_env(database_url: str, instance: Path, **extra: str) -> dict[str, str
 def gunicorn_command(port: int, *extra: str, app: str = "app:app") -> list[str]:
     return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
             "--workers", "1", *extra, app]
+
+
+class Browser:
+    """A cookie-keeping HTTP client (like one visitor's browser) that can talk to several servers."""
+
+    def __init__(self) -> None:
+        import http.cookiejar
+
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def request(self, url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+        import urllib.parse
+
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        try:
+            with self.opener.open(urllib.request.Request(url, data=data), timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, err.read().decode()

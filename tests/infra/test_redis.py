@@ -107,3 +107,26 @@ def test_with_redis_down_rate_limited_routes_still_answer(migrated, limited_app_
     with app.app_context():
         from kapfinder.extensions import db
         db.engine.dispose()
+
+
+def test_sign_in_attempts_are_counted_across_server_processes(migrated, instance_path, redis_url, tmp_path):
+    """Sign-in allows 5 attempts a minute per account: spread over two processes, the 6th is refused."""
+    import re
+
+    from .servers import Browser
+
+    env = server_env(migrated, instance_path, KAPFINDER_ENV="development", KAPFINDER_REDIS_URL=redis_url)
+    port_a, port_b = free_port(), free_port()
+    with server(gunicorn_command(port_a), env, port_a, tmp_path / "a.log") as a, \
+            server(gunicorn_command(port_b), env, port_b, tmp_path / "b.log") as b:
+        browser = Browser()
+        status, page = browser.request(a.base + "/account/sign-in")
+        assert status == 200
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        attempt = {"csrf_token": token, "email": "nobody@clinic.example", "password": "wrong password"}
+        statuses = [browser.request(server_.base + "/account/sign-in", attempt)[0]
+                    for server_ in (a, b, a, b, a)]
+        assert statuses == [400] * 5
+        status, page = browser.request(b.base + "/account/sign-in", attempt)
+        assert status == 429
+        assert "Too many sign-in attempts" in page

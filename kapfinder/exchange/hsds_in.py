@@ -73,7 +73,8 @@ def bundles_of(doc: Any, base: str = "") -> Iterator[Bundle | Skipped | str]:
 def document_kind(doc: dict[str, Any]) -> str | None:
     if "location_type" in doc:
         return "location"
-    if "service_id" in doc and "location_id" in doc and ("service" in doc or "location" in doc):
+    if isinstance(doc.get("service"), dict) or isinstance(doc.get("location"), dict) \
+            or ("service_id" in doc and "location_id" in doc):
         return "service_at_location"
     if "status" in doc and "name" in doc:
         return "service"

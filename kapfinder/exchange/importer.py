@@ -329,12 +329,27 @@ class TabularStore:
             link = self.LINKS.get(name)
             if link in columns:
                 self.db.execute(f'CREATE INDEX "ix_{name}_{link}" ON "{name}" ("{link}")')
+        self._check_coordinates()
         if "organization" not in self.tables and not any(p.where.startswith("organizations.csv") for p in self.problems):
             self.problems.append(Problem(self.folder.name, None, "has no organizations.csv"))
         if "phone" in self.tables:
             for col in ("location_id", "organization_id"):
                 if col in self.tables["phone"]:
                     self.db.execute(f'CREATE INDEX "ix_phone_{col}" ON phone ("{col}")')
+
+    def _check_coordinates(self) -> None:
+        """Every location row, linked to an organization or not, must have possible coordinates."""
+        for column, limit in (("latitude", 90), ("longitude", 180)):
+            if column not in self.tables.get("location", []):
+                continue
+            for row in self.db.execute(f"SELECT _line, {column} AS v FROM location WHERE {column} != ''"):
+                try:
+                    value = float(row["v"])
+                except ValueError:
+                    continue  # reported as "not a number" when the record is read
+                if not -limit <= value <= limit:
+                    self.problems.append(Problem(f"locations.csv line {row['_line']}", column,
+                                                 f"{column} {value:g} is not between -{limit} and {limit}"))
 
     def _insert(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
         if rows:
@@ -479,8 +494,7 @@ def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report
             continue
         where = record.values.get("_where", "?")
         rp = RecordProblems(record.locate or (lambda _p, where=where: where))
-        if not problems:
-            finish(record, rp, gazetteer)
+        finish(record, rp, gazetteer)
         report.problems += rp.items
         report.records += 1
         cid = record.id

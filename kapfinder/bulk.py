@@ -211,6 +211,14 @@ def loading_cache(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
+def analyze(bind: Session | Connection) -> None:
+    """Refresh the planner's statistics of the clinic tables after a large load, so the first
+    searches use the indexes well (SQLite's sqlite_stat1, PostgreSQL's pg_statistic)."""
+    conn = _connection(bind)
+    for table in (CLINIC, INSURANCE, PRICE, AT_HOME):
+        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")
+
+
 def delete_clinics(bind: Session | Connection, where: ColumnElement[bool]) -> int:
     """Delete the clinics matching ``where`` and every row that refers to them, in the caller's
     transaction, whatever tables other features add (a SET NULL reference is cleared instead)."""

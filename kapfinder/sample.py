@@ -351,4 +351,6 @@ def load(session: Session, count: int = DEFAULT_CLINICS, seed: int = DEFAULT_SEE
         zips = standard_zips(conn)
         inserted = bulk.insert_clinics(conn, generate(zips, count, seed, now, taken),
                                        batch_size=batch_size, now=now)
+    with write_transaction(session):
+        bulk.analyze(session)
     return LoadResult(deleted, inserted, time.perf_counter() - started)

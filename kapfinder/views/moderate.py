@@ -1,4 +1,205 @@
-"""The moderate blueprint."""
-from flask import Blueprint
+"""Moderators' pages (/moderate): the queue, a listing with everything waiting on it and its audit
+log, and the decisions. Rejections carry a reason that is mailed to the owner (or claimant)."""
+from __future__ import annotations
 
-bp = Blueprint("moderate", __name__, url_prefix="/moderate" or None)
+from datetime import date, datetime
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import listings, vocab
+from ..auth import external_url, log_event, moderator_required
+from ..errors import Conflict, InvalidParameter, NotFound
+from ..extensions import db
+from ..forms.listing import DecisionForm, listing_error_message
+from ..mail import MailError, send_mail
+from ..models import Claim, Clinic, ListingRevision, ProblemReport, User
+
+bp = Blueprint("moderate", __name__, url_prefix="/moderate")
+
+
+@bp.before_request
+@moderator_required
+def _moderators_only():
+    return None
+
+
+def _session():
+    return db.session()
+
+
+def mail_user(user_id: int | None, template: str, subject: str, **context) -> None:
+    """Mail an account, if there is one; a mail failure never undoes a decision."""
+    if user_id is None:
+        return
+    user = _session().get(User, user_id)
+    if user is None or not user.active:
+        return
+    text = render_template(template, **context)
+    try:
+        send_mail(current_app.config, user.email, subject, text)
+    except MailError as exc:
+        current_app.logger.error("mail not sent (%s): %s", template, exc)
+
+
+@bp.get("/")
+def queue():
+    return render_template("moderate/queue.html", items=listings.moderation_queue(_session()))
+
+
+@bp.get("/listings/<clinic_id>")
+def listing(clinic_id: str):
+    session = _session()
+    clinic = session.get(Clinic, clinic_id)
+    if clinic is None:
+        raise NotFound("listing", "not_found")
+    return render_template(
+        "moderate/listing.html", clinic=clinic, values=listings.snapshot(clinic),
+        revision=listings.pending_revision(session, clinic.id),
+        claims=session.scalars(select(Claim).where(Claim.clinic_id == clinic.id, Claim.status == "pending",
+                                                   Claim.method == "moderator").order_by(Claim.created_at)).all(),
+        reports=listings.open_reports(session, clinic.id),
+        trail=listings.audit_trail(session, clinic.id),
+        owner=session.get(User, clinic.owner_id) if clinic.owner_id else None,
+        fields=listings.FIELDS, form=DecisionForm())
+
+
+def _decide(clinic_id: str, action, *, outcome: str, mail: tuple[str, str] | None = None, needs_reason=False):
+    """Run one decision, log it, mail the person it concerns, and go back to the listing."""
+    form = DecisionForm()
+    reason = (form.reason.data or "").strip()
+    try:
+        obj = action(reason) if needs_reason else action()
+    except InvalidParameter as err:
+        flash(listing_error_message(err) if err.field != "reason" else _("Give a reason: it is mailed to the owner."))
+        return redirect(url_for("moderate.listing", clinic_id=clinic_id))
+    except Conflict as err:
+        flash(listing_error_message(err))
+        return redirect(url_for("moderate.listing", clinic_id=clinic_id))
+    log_event("moderation", current_user.id, outcome, path=request.path)
+    clinic = _session().get(Clinic, clinic_id)
+    if mail is not None:
+        recipient = obj.user_id if isinstance(obj, Claim) else clinic.owner_id
+        mail_user(recipient, mail[0], mail[1], clinic=clinic, reason=reason,
+                  link=external_url("owner.listing", clinic_id=clinic.id),
+                  public_link=external_url("directory.clinic", slug=clinic.slug) if clinic.slug else None)
+    flash(_("Done."))
+    return redirect(url_for("moderate.queue"))
+
+
+@bp.post("/listings/<clinic_id>/approve")
+def approve_listing(clinic_id: str):
+    return _decide(clinic_id, lambda: listings.approve_listing(_session(), clinic_id, current_user.id),
+                   outcome="listing_approved",
+                   mail=("moderate/mail/listing_approved.txt", _("Your listing is published")))
+
+
+@bp.post("/listings/<clinic_id>/reject")
+def reject_listing(clinic_id: str):
+    return _decide(clinic_id, lambda reason: listings.reject_listing(_session(), clinic_id, current_user.id, reason),
+                   outcome="listing_rejected", needs_reason=True,
+                   mail=("moderate/mail/listing_rejected.txt", _("Your listing was not published")))
+
+
+def _revision_clinic(revision_id: int) -> str:
+    revision = _session().get(ListingRevision, revision_id)
+    if revision is None:
+        raise NotFound("revision", "not_found")
+    return revision.clinic_id
+
+
+@bp.post("/revisions/<int:revision_id>/approve")
+def approve_revision(revision_id: int):
+    return _decide(_revision_clinic(revision_id),
+                   lambda: listings.approve_revision(_session(), revision_id, current_user.id),
+                   outcome="revision_approved",
+                   mail=("moderate/mail/revision_approved.txt", _("Your changes are published")))
+
+
+@bp.post("/revisions/<int:revision_id>/reject")
+def reject_revision(revision_id: int):
+    return _decide(_revision_clinic(revision_id),
+                   lambda reason: listings.reject_revision(_session(), revision_id, current_user.id, reason),
+                   outcome="revision_rejected", needs_reason=True,
+                   mail=("moderate/mail/revision_rejected.txt", _("Your changes were not published")))
+
+
+def _claim_clinic(claim_id: int) -> str:
+    claim = _session().get(Claim, claim_id)
+    if claim is None:
+        raise NotFound("claim", "not_found")
+    return claim.clinic_id
+
+
+@bp.post("/claims/<int:claim_id>/approve")
+def approve_claim(claim_id: int):
+    return _decide(_claim_clinic(claim_id), lambda: listings.approve_claim(_session(), claim_id, current_user.id),
+                   outcome="claim_approved", mail=("moderate/mail/claim_approved.txt", _("Your claim was approved")))
+
+
+@bp.post("/claims/<int:claim_id>/reject")
+def reject_claim(claim_id: int):
+    return _decide(_claim_clinic(claim_id),
+                   lambda reason: listings.reject_claim(_session(), claim_id, current_user.id, reason),
+                   outcome="claim_rejected", needs_reason=True,
+                   mail=("moderate/mail/claim_rejected.txt", _("Your claim was not approved")))
+
+
+def _report_clinic(report_id: int) -> str:
+    report = _session().get(ProblemReport, report_id)
+    if report is None:
+        raise NotFound("report", "not_found")
+    return report.clinic_id
+
+
+@bp.post("/reports/<int:report_id>/resolve")
+def resolve_report(report_id: int):
+    return _decide(_report_clinic(report_id),
+                   lambda reason: listings.resolve_report(_session(), report_id, current_user.id, resolution=reason),
+                   outcome="report_resolved", needs_reason=True)
+
+
+@bp.post("/reports/<int:report_id>/dismiss")
+def dismiss_report(report_id: int):
+    return _decide(_report_clinic(report_id),
+                   lambda reason: listings.resolve_report(_session(), report_id, current_user.id, dismiss=True,
+                                                          resolution=reason),
+                   outcome="report_dismissed", needs_reason=True)
+
+
+# --- showing values ---------------------------------------------------------------------------
+
+LIST_VOCABS = {"methods": vocab.METHODS, "settings": vocab.SETTINGS, "conditions": vocab.CONDITIONS,
+               "therapy_extras": vocab.THERAPY_EXTRAS, "prescriber_types": vocab.PRESCRIBER_TYPES,
+               "therapist_licenses": vocab.THERAPIST_LICENSES, "at_home_states": vocab.STATES}
+
+
+@bp.app_template_filter("listing_value")
+def listing_value(value, field: str = "") -> str:
+    """A snapshot or audit value as a person reads it (Jinja escapes the result)."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if field in LIST_VOCABS and isinstance(value, list):
+        vocabulary = LIST_VOCABS[field]
+        return ", ".join(vocabulary.label(v) if v in vocabulary else str(v) for v in value)
+    if field == "therapy" and value in vocab.THERAPY:
+        return vocab.THERAPY.label(value)
+    if field == "insurance" and isinstance(value, list):
+        return "; ".join(
+            f"{vocab.CARRIERS.label(r['carrier'])} · {vocab.SERVICES.label(r['service'])} · "
+            f"{vocab.NETWORKS.label(r['network'])}"
+            + (f" ({', '.join(vocab.PLAN_TYPES.label(p) for p in r['plan_types'])})" if r.get("plan_types") else "")
+            for r in value)
+    if field == "prices" and isinstance(value, list):
+        return "; ".join(f"{vocab.SERVICES.label(r['service'])}: ${r['min_usd']}–${r['max_usd']}" for r in value)
+    if field == "hours" and isinstance(value, list):
+        return "; ".join(f"{r['day']} {r['opens']}–{r['closes']}" for r in value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (list, dict)):
+        return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return str(value)

@@ -7,7 +7,7 @@ import pytest
 
 from kapfinder.models import User, utcnow
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # = fixtures.accounts.DEFAULT_PASSWORD
 _n = itertools.count(1)
 
 
@@ -75,3 +75,49 @@ def listing_data():
 @pytest.fixture
 def now():
     return utcnow()
+
+
+from fixtures.accounts import login, make_user  # noqa: E402,F401  (until tests/conftest.py lists them)
+
+
+def form_data(values: dict, version: int | None = None) -> dict:
+    """The POST body the listing form sends for ``values`` (a ``valid_listing`` dict)."""
+    data: dict = {}
+    for key in ("name", "description", "street", "city", "state", "zip", "phone", "website", "email", "npi",
+                "therapy", "hours_note"):
+        data[key] = values.get(key) or ""
+    for key in ("lat", "lon"):
+        data[key] = "" if values.get(key) is None else str(values[key])
+    for key in ("methods", "settings", "at_home_states", "conditions", "therapy_extras", "prescriber_types",
+                "therapist_licenses"):
+        data[key] = list(values.get(key) or [])
+    for key in ("offers_evaluation", "rems_certified", "vital_signs_monitoring", "medical_screening",
+                "sliding_scale", "financing", "superbill", "hsa_fsa"):
+        if values.get(key):
+            data[key] = "y"
+    accepting = values.get("accepting_new_patients")
+    data["accepting_new_patients"] = "unknown" if accepting is None else ("yes" if accepting else "no")
+    for row in values.get("hours") or []:
+        data[f"hours-{row['day']}-opens"], data[f"hours-{row['day']}-closes"] = row["opens"], row["closes"]
+    for row in values.get("prices") or []:
+        data[f"prices-{row['service']}-min"] = str(row["min_usd"])
+        data[f"prices-{row['service']}-max"] = str(row["max_usd"])
+    for i, row in enumerate(values.get("insurance") or []):
+        data[f"insurance-{i}-carrier"] = row["carrier"]
+        data[f"insurance-{i}-service"] = row["service"]
+        data[f"insurance-{i}-network"] = row["network"]
+        data[f"insurance-{i}-plan_types"] = list(row.get("plan_types") or [])
+    if version is not None:
+        data["version"] = str(version)
+    return data
+
+
+@pytest.fixture
+def signed_in(app, login):
+    """``signed_in(user)``: a fresh client signed in as ``user``."""
+    def make(user):
+        client = app.test_client()
+        login(client, user.email, PASSWORD)
+        return client
+
+    return make

@@ -733,9 +733,16 @@ def _near_postcode(session: Session, q: ListQuery) -> list[tuple[str, bool, floa
 
 
 def _spec_rows(session: Session, q: ListQuery) -> Iterator[tuple[Clinic | None, str, ServiceSpec, bool]]:
-    """Every (clinic, clinic id, spec, text hit) the list covers, in order; clinics loaded in chunks."""
+    """Every (clinic, clinic id, spec, text hit) the list covers, in order; clinics loaded in chunks.
+
+    The candidates are found at once (so an unknown postcode raises before anything is streamed);
+    the documents are built as the iterator is consumed.
+    """
+    return _expand(session, q, _candidate_ids(session, q))
+
+
+def _expand(session: Session, q: ListQuery, candidates) -> Iterator[tuple[Clinic | None, str, ServiceSpec, bool]]:
     keep = _service_filter(q)
-    candidates = _candidate_ids(session, q)
     for i in range(0, len(candidates), 500):
         chunk = candidates[i:i + 500]
         clinics = load_clinics(session, [c[0] for c in chunk])
@@ -780,8 +787,7 @@ def services_page(session: Session, q: ListQuery, base_url: str) -> Page:
 
 def iter_services(session: Session, q: ListQuery, base_url: str) -> Iterator[dict[str, Any]]:
     build = _service_item(q, base_url)
-    for clinic, _cid, spec, _hit in _spec_rows(session, q):
-        yield build(clinic, spec)
+    return (build(clinic, spec) for clinic, _cid, spec, _hit in _spec_rows(session, q))
 
 
 def sals_page(session: Session, q: ListQuery, base_url: str) -> Page:
@@ -790,8 +796,7 @@ def sals_page(session: Session, q: ListQuery, base_url: str) -> Page:
 
 def iter_sals(session: Session, q: ListQuery, base_url: str) -> Iterator[dict[str, Any]]:
     build = _sal_item(q, base_url)
-    for clinic, _cid, spec, _hit in _spec_rows(session, q):
-        yield build(clinic, spec)
+    return (build(clinic, spec) for clinic, _cid, spec, _hit in _spec_rows(session, q))
 
 
 _ID_CACHE: dict[str, Any] = {"stamp": None, "ids": {}}

@@ -101,6 +101,29 @@ def _load_official_schema(url: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / rel).read_text(encoding="utf-8"))
 
 
+def localise_refs(doc: dict[str, Any]) -> dict[str, Any]:
+    """Patch step 2 alone: official schema URLs → local components holding the official schemas."""
+    found: set[str] = set()
+    doc["paths"] = _rewrite_refs(doc["paths"], OFFICIAL_BASE, found)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    pending = sorted(found)
+    while pending:
+        url = pending.pop()
+        name = _component_name(url)
+        if name in schemas:
+            continue
+        base = url.rsplit("/", 1)[0] + "/"
+        more: set[str] = set()
+        schemas[name] = _rewrite_refs(_load_official_schema(url), base, more)
+        pending.extend(sorted(u for u in more if _component_name(u) not in schemas))
+    return doc
+
+
+def official_with_local_refs() -> dict[str, Any]:
+    """The official document, unchanged but for its schema ``$ref``s resolved to the local copies."""
+    return localise_refs(official_openapi())
+
+
 def _error_response(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -125,19 +148,8 @@ def _patched(base_url: str, license_name: str) -> str:
     sal["schema"] = {"$ref": OFFICIAL_BASE + "compiled/service_at_location.json"}
 
     # 2. Local references, with the official schemas copied in.
-    found: set[str] = set()
-    doc["paths"] = _rewrite_refs(doc["paths"], OFFICIAL_BASE, found)
+    localise_refs(doc)
     schemas = doc["components"]["schemas"]
-    pending = sorted(found)
-    while pending:
-        url = pending.pop()
-        name = _component_name(url)
-        if name in schemas:
-            continue
-        base = url.rsplit("/", 1)[0] + "/"
-        more: set[str] = set()
-        schemas[name] = _rewrite_refs(_load_official_schema(url), base, more)
-        pending.extend(sorted(u for u in more if _component_name(u) not in schemas))
     schemas["Error"] = ERROR_SCHEMA
 
     # 5. Parameter constraints.

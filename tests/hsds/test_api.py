@@ -128,9 +128,10 @@ def test_bad_parameters_are_400_in_the_error_shape(client, query, field):
     ("postcode=78701&proximity=far", "proximity"),
 ])
 def test_postcode_and_proximity_are_checked(client, query, field):
-    response = client.get(f"/hsds/service_at_locations?{query}")
-    assert response.status_code == 400
-    assert response.get_json()["error"]["field"] == field
+    for extra in ("", "&format=ndjson"):
+        response = client.get(f"/hsds/service_at_locations?{query}{extra}")
+        assert response.status_code == 400
+        assert response.get_json()["error"]["field"] == field
 
 
 def test_paging_envelope(client, make_clinic):

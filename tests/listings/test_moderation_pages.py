@@ -16,7 +16,7 @@ def test_only_moderators_reach_moderate(client, owner, signed_in):
     assert response.status_code == 302 and "/account/sign-in" in response.headers["Location"]
     owner_client = signed_in(owner)
     assert owner_client.get("/moderate/").status_code == 403
-    token = csrf_token(owner_client, "/owner/")
+    token = csrf_token(owner_client, "/owner/listings/new")
     assert owner_client.post("/moderate/listings/x/approve", data={"csrf_token": token}).status_code == 403
 
 

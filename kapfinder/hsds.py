@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import vocab
 from .errors import InvalidParameter, NotFound, UnknownLocation
-from .models import Clinic, ClinicInsurance
+from .models import Clinic
 
 HSDS_VERSION = "3.0"
 #: The fixed namespace of every kapfinder HSDS id. Never change it: ids are public.

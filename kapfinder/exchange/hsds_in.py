@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
 from typing import Any, Iterator
 
 from .. import hsds, vocab
+from ..geo import state_code
 from .common import Skipped, parse_date, parse_datetime
 from .records import ClinicRecord, RecordProblems
 
@@ -321,7 +323,6 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
         for i, area in enumerate(service.get("service_areas") or []):
             code = str(area.get("extent") or "").upper()
             if code not in vocab.STATES:
-                from ..geo import state_code
                 code = state_code(str(area.get("name") or "")) or ""
             if code:
                 lists["at_home_states"].append(code)
@@ -378,7 +379,6 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
     if updated_at is not None:
         v["updated_at"] = updated_at
     if v.get("confirmed_at") is None and confirmed_fallback is not None:
-        from datetime import datetime, time, timezone
         v["confirmed_at"] = datetime.combine(confirmed_fallback, time(), timezone.utc)
     pointers.setdefault("methods", f"{optr}/services")
     pointers.setdefault("at_home_states", f"{optr}/services")

@@ -110,10 +110,8 @@ def smtp_app_config(app_config, smtp_server):
     return app_config
 
 
-def test_sign_up_mail_goes_through_smtp_when_configured(smtp_app_config, make_user):
-    from kapfinder import create_app
-
-    app = create_app(smtp_app_config)
+def test_sign_up_mail_goes_through_smtp_when_configured(smtp_app_config, other_app):
+    app = other_app(smtp_app_config)
     client = app.test_client()
     post_form(client, "/account/sign-up", {"email": "new@clinic.example", "password": "a fine new passphrase",
                                            "confirm": "a fine new passphrase"})

@@ -202,8 +202,7 @@ def test_next_keeps_paths_on_this_site(target):
     assert safe_next(target) == target
 
 
-def test_production_cookies_are_secure_host_only_and_prefixed(app_config, make_user):
-    from kapfinder import create_app
+def test_production_cookies_are_secure_host_only_and_prefixed(app_config, make_user, other_app):
     from kapfinder.config import ProductionConfig
 
     production = ProductionConfig()
@@ -211,7 +210,7 @@ def test_production_cookies_are_secure_host_only_and_prefixed(app_config, make_u
                 "REMEMBER_COOKIE_NAME", "REMEMBER_COOKIE_SECURE", "REMEMBER_COOKIE_HTTPONLY",
                 "REMEMBER_COOKIE_SAMESITE", "PREFERRED_URL_SCHEME"):
         setattr(app_config, key, getattr(production, key))
-    app = create_app(app_config)
+    app = other_app(app_config)
     make_user(email="owner@clinic.example")
     client = app.test_client()
     base = "https://kapfinder.test"

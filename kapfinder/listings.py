@@ -378,6 +378,12 @@ def snapshot(clinic: Clinic) -> dict[str, Any]:
 
 def _apply(session: Session, clinic: Clinic, values: Mapping[str, Any], today: date) -> None:
     """Write snapshot values onto the clinic, keeping as-of dates of what did not change."""
+    # No autoflush half-way: one UPDATE of the row, so one version step per change.
+    with session.no_autoflush:
+        _apply_values(session, clinic, values, today)
+
+
+def _apply_values(session: Session, clinic: Clinic, values: Mapping[str, Any], today: date) -> None:
     for key, value in values.items():
         if key == "insurance":
             old = {_row_key(r.carrier, r.service, r.plan_types, r.network): r for r in clinic.insurance}
@@ -595,11 +601,11 @@ def reconfirm(session: Session, clinic_id: str, owner_id: int, expected_version:
                 raise Conflict("status", "not_published")
             today = now.date()
             old = clinic.confirmed_at
+            for row in [*clinic.insurance, *clinic.prices]:  # loaded before the row changes: one UPDATE
+                row.as_of = today
             clinic.confirmed_at = now
             if clinic.accepting_new_patients is not None:
                 clinic.accepting_as_of = today
-            for row in [*clinic.insurance, *clinic.prices]:
-                row.as_of = today
             clinic.updated_at = now
             _audit(session, clinic, owner_id, "reconfirmed", {"confirmed_at": {"old": old, "new": now}}, now)
             session.flush()

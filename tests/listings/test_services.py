@@ -347,3 +347,17 @@ def test_audit_values_are_json(db_session, owner, moderator):
     rows = db_session.scalars(select(AuditLog).where(AuditLog.field == "verified_at")).all()
     assert isinstance(rows[0].new, str) and rows[0].new.startswith(str(date.today().year))
     assert clinic.verified_at is not None
+
+
+def test_each_step_bumps_the_version_exactly_once(db_session, owner, moderator):
+    clinic = published(db_session, owner, moderator)
+    v = reload(db_session, clinic.id).version
+    listings.reconfirm(db_session, clinic.id, owner.id, v)
+    assert reload(db_session, clinic.id).version == v + 1
+    form = listings.form_values(db_session, reload(db_session, clinic.id))
+    form.update(zip="78702", description="moved", lat=None, lon=None)
+    result = listings.edit_listing(db_session, clinic.id, owner.id, v + 1, form)
+    assert reload(db_session, clinic.id).version == v + 2
+    listings.approve_revision(db_session, result.revision.id, moderator.id)
+    clinic = reload(db_session, clinic.id)
+    assert clinic.version == v + 3 and clinic.zip == "78702"

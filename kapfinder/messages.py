@@ -36,7 +36,7 @@ def error_message(err: KapfinderError) -> str:
     if reason == "lat_and_lon":
         return _("Give both lat and lon.")
     if reason == "not_found":
-        return _("Not found.")
+        return _("We couldn't find that clinic or page.")
     if reason == "conflict":
         return _("This listing changed since you opened it.")
     return _("This value is not valid.")

@@ -25,7 +25,7 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/kapfinder_test"
 KEEP_TABLES = {"gazetteer_zip", "gazetteer_place", "alembic_version", "spatial_ref_sys"}
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
-pytest_plugins = ["fixtures.clinics"]
+pytest_plugins = ["fixtures.clinics", "fixtures.pages", "fixtures.accounts"]
 
 
 def postgres_url() -> str:

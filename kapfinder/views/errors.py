@@ -9,7 +9,7 @@ from ..errors import KapfinderError
 from ..messages import error_message
 
 JSON_PREFIXES = ("/api/", "/hsds")
-CODES = {400: "invalid_parameter", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
+CODES = {400: "invalid_parameter", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
          413: "payload_too_large", 422: "unprocessable", 429: "rate_limited", 500: "server_error"}
 
 
@@ -32,6 +32,8 @@ def kapfinder_error_response(err: KapfinderError):
 def _http_message(status: int) -> str:
     return {
         400: _("The request could not be understood."),
+        401: _("Please sign in."),
+        403: _("You don't have access to this page."),
         404: _("We couldn't find that page."),
         405: _("That method is not allowed here."),
         413: _("That upload is too large."),

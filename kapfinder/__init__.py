@@ -32,6 +32,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     register_extensions(app)
+    register_serving(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -51,6 +52,12 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
+
+
+def register_serving(app: Flask) -> None:
+    from .serving import configure
+
+    configure(app)
 
 
 def register_blueprints(app: Flask) -> None:

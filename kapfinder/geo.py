@@ -207,9 +207,35 @@ def resolve_point(session: Session, lat: float, lon: float, text: str | None = N
                             near.state if near else None, lat, lon)
 
 
-def resolve_location(session: Session, text: str, field: str = "location") -> ResolvedLocation:
-    """Resolve a patient's location text, offline. Raises UnknownLocation or AmbiguousLocation."""
+def resolve_location(session: Session, text: str, field: str = "location", cache=None) -> ResolvedLocation:
+    """Resolve a patient's location text, offline. Raises UnknownLocation or AmbiguousLocation.
+
+    With a ``cache`` (``kapfinder.cache``: Redis shared by every process, or in-process), the
+    gazetteer's answer for the same text — found, unknown or ambiguous — is reused.
+    """
     raw = text.strip()
+    if cache is None or POINT_RE.match(raw):
+        return _resolve(session, raw, field)
+    key = "geo:v1:" + raw.lower()
+    hit = cache.get(key)
+    if hit is None:
+        try:
+            found = _resolve(session, raw, field)
+            hit = {"found": [found.label, found.kind, found.state, found.lat, found.lon]}
+        except UnknownLocation:
+            hit = {"unknown": True}
+        except AmbiguousLocation as err:
+            hit = {"ambiguous": err.choices}
+        cache.set(key, hit)
+    if "found" in hit:
+        label, kind, state, lat, lon = hit["found"]
+        return ResolvedLocation(raw, label, kind, state, lat, lon)
+    if "ambiguous" in hit:
+        raise AmbiguousLocation(raw, hit["ambiguous"], field)
+    raise UnknownLocation(raw, field)
+
+
+def _resolve(session: Session, raw: str, field: str) -> ResolvedLocation:
     if not raw:
         raise InvalidParameter(field, "required")
     if m := ZIP_RE.match(raw):

@@ -403,13 +403,16 @@ def _distance_slice(session: Session, conds, spatial: _Spatial, start: int, stop
     return [(rid, d) for _k, d, rid in ranked[start:stop]]
 
 
-def search(session: Session, criteria: SearchCriteria, now: datetime | None = None) -> SearchPage:
-    """Run a search. Raises UnknownLocation, AmbiguousLocation or InvalidParameter for the location."""
+def search(session: Session, criteria: SearchCriteria, now: datetime | None = None, cache=None) -> SearchPage:
+    """Run a search. Raises UnknownLocation, AmbiguousLocation or InvalidParameter for the location.
+
+    ``cache`` (optional, see ``kapfinder.cache``) keeps gazetteer answers between requests.
+    """
     now = now or utcnow()
     cutoff = now - STALE_AFTER
     loc: geo.ResolvedLocation | None = None
     if criteria.location:
-        loc = geo.resolve_location(session, criteria.location)
+        loc = geo.resolve_location(session, criteria.location, cache=cache)
     elif criteria.lat is not None and criteria.lon is not None:
         loc = geo.resolve_point(session, criteria.lat, criteria.lon, field="lat")
 

@@ -116,3 +116,19 @@ def test_bounding_box_contains_the_whole_circle(lat, lon):
             assert p.longitude >= west or p.longitude <= east
         else:
             assert west <= p.longitude <= east
+
+
+def test_cached_answers_match_the_gazetteer_and_are_reused(db_session):
+    from kapfinder.cache import LocalCache
+
+    cache = LocalCache()
+    first = geo.resolve_location(db_session, "Austin, TX", cache=cache)
+    assert first == geo.resolve_location(db_session, "Austin, TX")
+    assert cache.get("geo:v1:austin, tx") is not None
+    # The cached answer is what later calls get: poison it and see it come back.
+    cache.set("geo:v1:austin, tx", {"found": ["Cached, TX", "city", "TX", 1.0, 2.0]})
+    assert geo.resolve_location(db_session, "Austin, TX", cache=cache).label == "Cached, TX"
+    for text, error in (("zzzz", UnknownLocation), ("Springfield", AmbiguousLocation)):
+        for _ in range(2):
+            with pytest.raises(error):
+                geo.resolve_location(db_session, text, cache=cache)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
@@ -39,7 +39,7 @@ def lookup():
         criteria = parse_criteria(args.to_dict(flat=False), api=False)
         if criteria.insurance is None:
             raise InvalidParameter("insurance", "required")
-        page = search(db.session, criteria)
+        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"))
     except KapfinderError as err:
         return _form_error(err, form, context, "insurance/lookup.html", url_for("insurance.lookup"), args)
     label = vocab.CARRIERS.label(criteria.insurance)
@@ -70,7 +70,7 @@ def carrier(carrier: str):
         return render_template("insurance/carrier.html", **context)
     try:
         criteria = parse_criteria({"insurance": [carrier], **args.to_dict(flat=False)}, api=False)
-        page = search(db.session, criteria)
+        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"))
     except KapfinderError as err:
         return _form_error(err, form, context, "insurance/carrier.html", here, args)
     context.update(page=page, shows_sample=page.has_sample, now=utcnow(),

@@ -217,19 +217,13 @@ def _schema_problems(doc: Any, where: str, base: str = "") -> list[Problem]:
     if name is None:
         return []
     out = []
-    for err in islice(sorted(schemas.errors(name, doc), key=lambda e: list(map(str, e.absolute_path))),
-                      MAX_PROBLEMS_PER_DOCUMENT):
-        path = list(err.absolute_path)
-        field_name = str(path[-1]) if path and isinstance(path[-1], str) else (
-            err.validator_value[0] if err.validator == "required" and isinstance(err.validator_value, list) else None)
-        if err.validator == "required":
-            missing = err.message.split("'")[1] if "'" in err.message else None
-            field_name = missing or field_name
-        out.append(Problem(f"{where}#{base}{schemas.pointer(path)}", field_name, err.message))
+    for path, field_name, message in islice(sorted(schemas.problems(name, doc), key=lambda p: list(map(str, p[0]))),
+                                            MAX_PROBLEMS_PER_DOCUMENT):
+        out.append(Problem(f"{where}#{base}{schemas.pointer(path)}", field_name, message))
     return out
 
 
-def _json_items(path: Path) -> Iterator[Item]:
+def _json_items(path: Path, validate: bool = True) -> Iterator[Item]:
     file_terms, problems = _file_terms_json(path)
     if problems:
         yield None, problems, None
@@ -245,7 +239,7 @@ def _json_items(path: Path) -> Iterator[Item]:
         if problem:
             yield None, [problem], None
             continue
-        problems = _schema_problems(doc, name)
+        problems = _schema_problems(doc, name) if validate else []
         if problems:
             yield None, problems, None
             continue
@@ -453,7 +447,7 @@ def locate_in(doc: dict[str, Any], pointer: str | None) -> str:
     return f"{src[0]} line {src[1]}" if src else "?"
 
 
-def _tabular_items(store: TabularStore) -> Iterator[Item]:
+def _tabular_items(store: TabularStore, validate: bool = True) -> Iterator[Item]:
     if store.problems:
         yield None, store.problems, None
         return
@@ -462,13 +456,10 @@ def _tabular_items(store: TabularStore) -> Iterator[Item]:
         if problems:
             yield None, problems, None
             continue
-        schema_problems = []
-        for err in islice(schemas.errors("compiled/organization", org), MAX_PROBLEMS_PER_DOCUMENT):
-            path = list(err.absolute_path)
-            field_name = str(path[-1]) if path and isinstance(path[-1], str) else None
-            if err.validator == "required" and "'" in err.message:
-                field_name = err.message.split("'")[1]
-            schema_problems.append(Problem(locate_in(org, schemas.pointer(path)), field_name, err.message))
+        schema_problems = [
+            Problem(locate_in(org, schemas.pointer(path)), field_name, message)
+            for path, field_name, message in islice(schemas.problems("compiled/organization", org),
+                                                    MAX_PROBLEMS_PER_DOCUMENT)] if validate else []
         if schema_problems:
             yield None, schema_problems, None
             continue
@@ -522,13 +513,14 @@ def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report
             seen.setdefault(key, where)
 
 
-def _items(fmt: str, path: Path, store: TabularStore | None) -> Iterator[Item]:
+def _items(fmt: str, path: Path, store: TabularStore | None, validate: bool = True) -> Iterator[Item]:
+    """The input's records; ``validate=False`` (the writing pass) skips the official-schema check."""
     if fmt == "csv":
         return _flat_items(path)
     if fmt == "hsds-json":
-        return _json_items(path)
+        return _json_items(path, validate)
     assert store is not None
-    return _tabular_items(store)
+    return _tabular_items(store, validate)
 
 
 def run_import(session: Session, path: str | Path, fmt: str | None = None, *, publish: bool = False,
@@ -564,7 +556,7 @@ def run_import(session: Session, path: str | Path, fmt: str | None = None, *, pu
         if report.problems:
             return report
         try:
-            created, updated, skipped = _store(session, _items(fmt, path, store), gazetteer, publish,
+            created, updated, skipped = _store(session, _items(fmt, path, store, validate=False), gazetteer, publish,
                                                now or utcnow(), progress)
         except ImportAborted as exc:
             report.problems += exc.problems

@@ -17,7 +17,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run serve test bench clean install install-dev
+.PHONY: run serve test bench clean install install-dev pin
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ test: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Rewrite both requirements files from what the venv holds now (runtime roots: .ci/pin_requirements.py).
+pin: | $(PY)
+	$(PY) .ci/pin_requirements.py
 
 # Build and test leftovers only: never .venv, instance/ (the database) or bench results.
 clean:

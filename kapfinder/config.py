@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,10 @@ class Config:
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_ENABLED = True
+        # A Redis outage degrades limits to this process instead of failing every limited request.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=24)
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=14)
         self.WTF_CSRF_TIME_LIMIT = None
         self.BABEL_DEFAULT_LOCALE = "en"
         self.SESSION_COOKIE_NAME = "__Host-session"

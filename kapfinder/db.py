@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 IMMEDIATE = "kapfinder_immediate"
 BUSY_TIMEOUT_MS = 15000
@@ -54,6 +54,8 @@ def write_transaction(session: Session) -> Iterator[Session]:
     Whatever the session was reading before is finished first: a deferred SQLite transaction
     that has already read cannot safely be upgraded to a writer.
     """
+    if isinstance(session, scoped_session):  # Flask-SQLAlchemy's db.session
+        session = session()
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={IMMEDIATE: True})

@@ -35,6 +35,12 @@ def error_message(err: KapfinderError) -> str:
         return _("Give either a location or lat and lon, not both.")
     if reason == "lat_and_lon":
         return _("Give both lat and lon.")
+    if reason == "requires_postcode":
+        return _("Give a postcode with proximity.")
+    if reason == "not_a_boolean":
+        return _("Use true or false.")
+    if reason == "not_a_datetime":
+        return _("Use an RFC 3339 date-time, for example 2026-01-31T00:00:00Z.")
     if reason == "not_found":
         return _("We couldn't find that clinic or page.")
     if reason == "conflict":

@@ -71,7 +71,7 @@ bench: $(DEV_STAMP)
 pin: | $(PY)
 	$(PY) .ci/pin_requirements.py
 
-# Build and test leftovers only: never .venv, instance/ (the database) or bench results.
+# Build and test leftovers only: never .venv, instance/ (the database) or the bench databases.
 clean:
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
-	rm -rf .pytest_cache test-results tests/screenshots bench/cache
+	rm -rf .pytest_cache test-results tests/screenshots

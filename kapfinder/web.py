@@ -8,7 +8,7 @@ import time
 from flask import Flask, g, jsonify, request
 from sqlalchemy import text
 
-from . import vocab
+from . import mapsvg, vocab
 from .extensions import db
 
 request_log = logging.getLogger("kapfinder.request")
@@ -58,6 +58,8 @@ def register(app: Flask) -> None:
             db.session.rollback()
             return jsonify({"status": "unavailable"}), 503
         return jsonify({"status": "ok"})
+
+    mapsvg.register(app)  # the server-drawn map's helpers for templates/_macros/map.html
 
     @app.context_processor
     def _template_globals():

@@ -39,10 +39,14 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
+BROWSER_FIXTURES = {"site", "make_site", "browser", "page"}
+
+
 def pytest_collection_modifyitems(items):
+    """Every test here that drives Chromium is marked ``browser`` (``-m "not browser"`` leaves them out)."""
     here = Path(__file__).parent
     for item in items:
-        if item.path.is_relative_to(here):
+        if item.path.is_relative_to(here) and BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
 
 
@@ -232,3 +236,21 @@ def austin_clinics(make_clinic, days_ago):
             prices=[{"service": "ketamine", "min_usd": 400 + n, "max_usd": 600 + n}],
             sample=n == 24, hours=[{"day": "mo", "opens": "09:00", "closes": "17:00"}]))
     return clinics
+
+
+# --- journeys -------------------------------------------------------------------------------------
+
+def sign_in(site: Site, email: str, password: str) -> None:
+    """Sign in through the real form, as a person would."""
+    page = site.page
+    site.goto("/account/sign-in")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert "/account/sign-in" not in page.url, f"sign-in failed for {email}: {page.url}"
+
+
+def search_form(page):
+    """The search form on the home page or the results page (there is exactly one)."""
+    return page.locator("form.search-form")

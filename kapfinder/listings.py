@@ -925,3 +925,46 @@ def remind(session: Session, send: Callable[[Clinic, User], None], now: datetime
             send(clinic, owner)  # a failure rolls the record back, so the next run retries
         sent += 1
     return sent
+
+
+# --- changes proposed from outside: imports ------------------------------------------------------
+
+def propose_revision(session: Session, clinic: Clinic, values: Mapping[str, Any], *,
+                     author_id: int | None = None, action: str = "imported",
+                     now: datetime | None = None) -> ListingRevision | None:
+    """Let the fields of ``values`` that differ from the listing wait for a moderator.
+
+    ``values`` holds snapshot values for any subset of ``FIELDS`` (already checked by the caller).
+    The listing itself is not changed. The differences join the listing's single pending revision:
+    a field they change takes the new value, fields already waiting (an owner's edit) keep waiting.
+    Runs inside the caller's transaction. Returns the pending revision, or None when ``values``
+    matches the listing.
+    """
+    now = now or utcnow()
+    values = dict(values)
+    if "insurance" in values:
+        rows = {}
+        for item in values["insurance"]:
+            row = {"carrier": item["carrier"], "service": item["service"], "network": item["network"],
+                   "plan_types": vocab.PLAN_TYPES.ordered(item.get("plan_types") or [])}
+            rows[(row["carrier"], row["service"], tuple(row["plan_types"]))] = row
+        values["insurance"] = sorted(rows.values(), key=_insurance_key)
+    if "prices" in values:
+        prices = {p["service"]: {"service": p["service"], "min_usd": p.get("min_usd"), "max_usd": p.get("max_usd")}
+                  for p in values["prices"]}
+        values["prices"] = [prices[s] for s in vocab.SERVICES.slugs if s in prices]
+    changes = _diff(snapshot(clinic), values)
+    if not changes:
+        return None
+    proposed = {k: {"old": _jsonable(v["old"]), "new": _jsonable(v["new"])} for k, v in changes.items()}
+    revision = pending_revision(session, clinic.id)
+    if revision is not None and all(_norm(revision.changes.get(k)) == _norm(c) for k, c in proposed.items()):
+        return revision  # exactly these changes are already waiting
+    if revision is None:
+        revision = ListingRevision(clinic_id=clinic.id, created_at=now, changes={})
+        session.add(revision)
+    revision.changes = {**(revision.changes or {}), **proposed}
+    revision.author_id = author_id
+    revision.updated_at = now
+    _audit(session, clinic, author_id, action, changes, now)
+    return revision

@@ -69,9 +69,14 @@ def import_command(fmt: str | None, publish: bool, path: Path) -> None:
             click.echo(f"... and {len(report.problems) - MAX_SHOWN} more problem(s)", err=True)
         click.echo(f"Import refused: {len(report.problems)} problem(s); nothing was stored.", err=True)
         sys.exit(1)
+    for waiting in report.waiting[:MAX_SHOWN]:
+        click.echo(str(waiting))
+    if len(report.waiting) > MAX_SHOWN:
+        click.echo(f"... and {len(report.waiting) - MAX_SHOWN} more listing(s) with changes waiting")
     status = "published" if publish else "pending"
     click.echo(f"Imported {report.format}: {report.created} new and {report.updated} updated listing(s) "
-               f"({status}), {len(report.skipped)} skipped.")
+               f"({status}), {len(report.waiting)} with changes waiting for a moderator, "
+               f"{report.unchanged} unchanged, {len(report.skipped)} skipped.")
 
 
 def register(app: Flask) -> None:

@@ -64,9 +64,10 @@ def published_clinics(session: Session) -> Iterator[Clinic]:
                      selectinload(Clinic.at_home_state_rows))).all()
         if not chunk:
             return
-        yield from chunk
         last = chunk[-1].id
-        session.expunge_all()
+        yield from chunk
+        # No expunge_all(): the caller's own objects stay attached. Clean objects are held only
+        # weakly by the session, so each chunk is freed once the caller moves on.
 
 
 def default_target(instance_path: str | Path, fmt: str) -> Path:

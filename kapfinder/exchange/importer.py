@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from .. import bulk, hsds, vocab
+from .. import bulk, hsds, listings, vocab
 from ..db import write_transaction
-from ..models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice, utcnow
+from ..models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice, ListingRevision, utcnow
 from . import flat, schemas
 from .common import FORMATS, Problem, Skipped, unescape_cell
 from .export import TABLES, table_columns
@@ -48,6 +48,19 @@ class ImportAborted(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """An existing listing whose imported changes wait for a moderator."""
+
+    where: str
+    clinic_id: str
+    reason: str
+    fields: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.where}: changes wait for a moderator ({self.reason}): {', '.join(self.fields)}"
+
+
 @dataclass
 class ImportReport:
     format: str
@@ -56,6 +69,10 @@ class ImportReport:
     records: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
+    #: Listings whose changes wait for a moderator as a pending revision (owned, or published
+    #: and imported without ``--publish``).
+    waiting: list[Waiting] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -556,26 +573,27 @@ def run_import(session: Session, path: str | Path, fmt: str | None = None, *, pu
         if report.problems:
             return report
         try:
-            created, updated, skipped = _store(session, _items(fmt, path, store, validate=False), gazetteer, publish,
-                                               now or utcnow(), progress)
+            _store(session, _items(fmt, path, store, validate=False), gazetteer, publish, now or utcnow(),
+                   progress, report)
         except ImportAborted as exc:
             report.problems += exc.problems
+            report.created = report.updated = report.unchanged = 0
+            report.waiting.clear()
             return report
-        report.created, report.updated = created, updated
-        report.skipped += skipped
     return report
 
 
 # --- writing ----------------------------------------------------------------------------------------
 
 CLINIC = Clinic.__table__
+REVISION = ListingRevision.__table__
 CHILD_TABLES = (ClinicInsurance.__table__, ClinicPrice.__table__, ClinicAtHomeState.__table__)
 
 
 def _store(session: Session, items: Iterator[Item], gazetteer: Gazetteer, publish: bool, now: datetime,
-           progress) -> tuple[int, int, list[Skipped]]:
-    created = updated = 0
-    skipped: list[Skipped] = []
+           progress, report: ImportReport) -> None:
+    """Write every record in one transaction: new listings in bulk, updates in place, and changes
+    that need a moderator (an owned listing, or a published one without ``publish``) as revisions."""
     tick = progress or (lambda n: None)
     with write_transaction(session):
         conn = session.connection()
@@ -596,28 +614,83 @@ def _store(session: Session, items: Iterator[Item], gazetteer: Gazetteer, publis
         while batch := list(islice(it, BATCH)):
             matches = {} if empty else _matches(session, batch)
             new_rows: list[bulk.ClinicRows] = []
+            proposals: list[tuple[dict[str, Any], ClinicRecord, str]] = []
             for record in batch:
-                values = _clinic_values(record, publish, now)
                 existing = matches.get(id(record))
+                if existing is not None and existing["owner_id"] is not None:
+                    proposals.append((existing, record, "the listing has an owner"))
+                    continue
+                if existing is not None and existing["status"] == "published" and not publish:
+                    proposals.append((existing, record, "published listing, imported without --publish"))
+                    continue
+                values = _clinic_values(record, publish, now)
                 if existing is not None:
-                    if existing["owner_id"] is not None:
-                        skipped.append(Skipped(record.values.get("_where", "?"),
-                                               "the listing has an owner: changes go through the owner and moderators"))
-                        continue
                     values["id"] = existing["id"]
                     values["slug"] = values.get("slug") or existing["slug"]
                     if publish and not values.get("slug"):
                         values["slug"] = _new_slug(session, values, reserved_slugs)
-                    _update(conn, existing, values, record)
-                    updated += 1
+                    _update(conn, existing, values, record, now)
+                    report.updated += 1
                 else:
                     if publish and not values.get("slug"):
                         values["slug"] = _new_slug(session, values, reserved_slugs)
                     new_rows.append(bulk.ClinicRows(values, insurance=record.insurance, prices=record.prices,
                                                     at_home_states=record.values.get("at_home_states") or []))
-                tick(1)
-            created += bulk.insert_clinics(conn, new_rows, now=now)
-    return created, updated, skipped
+            report.created += bulk.insert_clinics(conn, new_rows, now=now)
+            if proposals:
+                _propose(session, proposals, now, report)
+            tick(len(batch))
+
+
+def _propose(session: Session, proposals: list[tuple[dict[str, Any], ClinicRecord, str]], now: datetime,
+             report: ImportReport) -> None:
+    """Changes to listings a moderator must see first become each listing's pending revision
+    (through ``listings.propose_revision``); the public listing stays as it is."""
+    ids = [existing["id"] for existing, _r, _why in proposals]
+    clinics = {c.id: c for c in session.scalars(
+        select(Clinic).where(Clinic.id.in_(ids)).options(
+            selectinload(Clinic.insurance), selectinload(Clinic.prices), selectinload(Clinic.at_home_state_rows)))}
+    for existing, record, why in proposals:
+        clinic = clinics[existing["id"]]
+        values = snapshot_values(record, listings.snapshot(clinic))
+        before = listings.pending_revision(session, clinic.id)
+        before_changes = dict(before.changes) if before is not None else {}
+        revision = listings.propose_revision(session, clinic, values, now=now)
+        if revision is None:
+            report.unchanged += 1
+            continue
+        fields = tuple(k for k in listings.FIELDS if k in revision.changes and
+                       (k not in before_changes or before_changes[k] != revision.changes[k]))
+        report.waiting.append(Waiting(record.values.get("_where", "?"), clinic.id, why,
+                                      fields or tuple(k for k in listings.FIELDS if k in revision.changes)))
+    session.flush()  # the clean objects are then held only weakly: memory stays flat
+
+
+def snapshot_values(record: ClinicRecord, current: dict[str, Any]) -> dict[str, Any]:
+    """The record in the listing services' snapshot form (``listings.FIELDS``).
+
+    An empty text and a missing one are the same thing in every format, so neither counts as a change.
+    """
+    v = record.values
+    out: dict[str, Any] = {}
+    for key in listings.FIELDS:
+        if key == "insurance":
+            out[key] = [{"carrier": r["carrier"], "service": r["service"], "network": r["network"],
+                         "plan_types": list(r.get("plan_types") or [])} for r in record.insurance]
+        elif key == "prices":
+            out[key] = [{"service": p["service"], "min_usd": p.get("min_usd"), "max_usd": p.get("max_usd")}
+                        for p in record.prices]
+        elif key in listings.LIST_FIELDS:
+            out[key] = list(v.get(key) or [])
+        elif key in listings.BOOL_FIELDS:
+            out[key] = bool(v.get(key))
+        elif key == "hours":
+            out[key] = [dict(h) for h in v.get("hours") or []]
+        else:
+            out[key] = v.get(key)
+            if out[key] in (None, "") and current.get(key) in (None, ""):
+                out[key] = current.get(key)
+    return out
 
 
 COLUMNS = {c.key for c in CLINIC.columns}
@@ -640,7 +713,7 @@ def _clinic_values(record: ClinicRecord, publish: bool, now: datetime) -> dict[s
 
 def _matches(session: Session, batch: list[ClinicRecord]) -> dict[int, dict[str, Any]]:
     """Existing clinics for the records of a batch: by id, else NPI + street + ZIP, else name + address."""
-    cols = (CLINIC.c.id, CLINIC.c.owner_id, CLINIC.c.slug, CLINIC.c.version)
+    cols = (CLINIC.c.id, CLINIC.c.owner_id, CLINIC.c.slug, CLINIC.c.version, CLINIC.c.status)
     ids = [r.id for r in batch if r.id]
     by_id = {row.id: dict(row._mapping) for row in session.execute(select(*cols).where(CLINIC.c.id.in_(ids)))}
     found: dict[int, dict[str, Any]] = {}
@@ -664,11 +737,14 @@ def _matches(session: Session, batch: list[ClinicRecord]) -> dict[int, dict[str,
     return found
 
 
-def _update(conn, existing: dict[str, Any], values: dict[str, Any], record: ClinicRecord) -> None:
+def _update(conn, existing: dict[str, Any], values: dict[str, Any], record: ClinicRecord, now: datetime) -> None:
     row = bulk.clinic_row(values)
     row.pop("id")
     row["version"] = (existing.get("version") or 1) + 1
     conn.execute(update(CLINIC).where(CLINIC.c.id == existing["id"]).values(**row))
+    # Changes an earlier import left waiting are superseded by what is now stored.
+    conn.execute(update(REVISION).where(REVISION.c.clinic_id == existing["id"], REVISION.c.status == "pending")
+                 .values(status="withdrawn", decided_at=now, updated_at=now))
     for table in CHILD_TABLES:
         conn.execute(delete(table).where(table.c.clinic_id == existing["id"]))
     cid = existing["id"]

@@ -22,6 +22,9 @@ from .models import (Base, Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPri
 
 BATCH_SIZE = 5000
 LOAD_CACHE_KIB = 256 * 1024
+#: Page cache per clinic for very large loads (its rows and index entries, with room to spare).
+CACHE_KIB_PER_CLINIC = 2
+MAX_LOAD_CACHE_KIB = 4 * 1024 * 1024
 
 CLINIC = Clinic.__table__
 INSURANCE = ClinicInsurance.__table__
@@ -220,18 +223,23 @@ def insert_clinics(bind: Session | Connection, records: Iterable[ClinicRows], *,
 
 
 @contextmanager
-def loading_cache(conn: Connection) -> Iterator[None]:
-    """A large page cache while loading: index pages of random UUID keys stay in memory.
-    The connection goes back to the pool with its usual cache size."""
+def loading_cache(conn: Connection, kib: int = LOAD_CACHE_KIB) -> Iterator[None]:
+    """A large SQLite page cache while loading, so the index pages of random UUID keys stay in
+    memory instead of spilling into (and bloating) the WAL. SQLite allocates cache pages only as
+    they are used. The connection goes back to the pool with its usual cache size."""
     if conn.dialect.name != "sqlite":
         yield
         return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
+    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar())
+    # Never shrink a cache an outer caller has already enlarged.
+    if before < 0 and -before >= kib:
+        yield
+        return
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
     try:
         yield
     finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+        conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
 
 
 def analyze(bind: Session | Connection) -> None:
@@ -240,6 +248,11 @@ def analyze(bind: Session | Connection) -> None:
     conn = _connection(bind)
     for table in (CLINIC, INSURANCE, PRICE, AT_HOME):
         conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")
+
+
+def cache_kib_for(clinics: int) -> int:
+    """The SQLite page cache to load this many clinics without spilling: at least the default."""
+    return max(LOAD_CACHE_KIB, min(MAX_LOAD_CACHE_KIB, clinics * CACHE_KIB_PER_CLINIC))
 
 
 def delete_clinics(bind: Session | Connection, where: ColumnElement[bool]) -> int:

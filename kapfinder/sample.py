@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Iterable, Iterator
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from . import bulk, vocab
@@ -346,11 +346,13 @@ def load(session: Session, count: int = DEFAULT_CLINICS, seed: int = DEFAULT_SEE
     now = now or utcnow()
     with write_transaction(session):
         conn = session.connection()
-        deleted = bulk.delete_clinics(conn, Clinic.__table__.c.sample.is_(True))
-        taken = conn.scalars(select(Clinic.slug).where(Clinic.slug.is_not(None))).all()
-        zips = standard_zips(conn)
-        inserted = bulk.insert_clinics(conn, generate(zips, count, seed, now, taken),
-                                       batch_size=batch_size, now=now)
+        existing = session.scalar(select(func.count()).select_from(Clinic)) or 0
+        with bulk.loading_cache(conn, bulk.cache_kib_for(existing + count)):
+            deleted = bulk.delete_clinics(conn, Clinic.__table__.c.sample.is_(True))
+            taken = conn.scalars(select(Clinic.slug).where(Clinic.slug.is_not(None))).all()
+            zips = standard_zips(conn)
+            inserted = bulk.insert_clinics(conn, generate(zips, count, seed, now, taken),
+                                           batch_size=batch_size, now=now)
     with write_transaction(session):
         bulk.analyze(session)
     return LoadResult(deleted, inserted, time.perf_counter() - started)

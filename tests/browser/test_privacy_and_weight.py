@@ -95,3 +95,19 @@ class TestWithTiles:
         assert asked and all(url.startswith("https://tiles.example.org/") for url in asked)
         assert {r.url.split("/")[2] for r in site.requests} == {site.base.split("/")[2], "tiles.example.org"}
         expect(site.page.locator(".map-attribution")).to_contain_text("Example Tiles contributors")
+
+
+def test_the_suite_notices_a_csp_violation(make_site):
+    """The guard every browser test relies on: an inline script is refused and reported."""
+    site = make_site()
+    site.goto("/")
+    with site.page.expect_console_message(lambda message: message.text.startswith("CSP violation")):
+        site.page.evaluate("""() => {
+            const s = document.createElement("script");
+            s.textContent = "window.ranInline = true";
+            document.body.appendChild(s);
+        }""")
+    assert site.page.evaluate("window.ranInline === undefined")
+    found = site.csp_violations()
+    assert any("script-src" in text for text in found), site.console
+    site.console.clear()  # handled: the fixture would otherwise fail this test at teardown

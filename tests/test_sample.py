@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -40,6 +41,7 @@ def test_the_same_seed_makes_the_same_clinics_and_another_seed_others(zips):
     other = [(r.clinic["id"], r.clinic["slug"], r.clinic["name"], r.clinic["zip"])
              for r in sample.generate(zips, 50, seed=8, now=NOW)]
     assert first == again
+    assert all(str(uuid.UUID(row[0])) == row[0] for row in first)  # lowercase canonical UUIDs
     assert len({row[0] for row in first}) == 50 and len({row[1] for row in first}) == 50
     assert not {row[0] for row in first} & {row[0] for row in other}
     assert [row[1] for row in first] != [row[1] for row in other]

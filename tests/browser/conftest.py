@@ -169,7 +169,8 @@ def axe_violations(page, axe_source: str) -> list[dict]:
     """Serious and critical axe-core violations on the page as it is now."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(axe_source)
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    # target-size (WCAG 2.2: targets at least 24 px) is switched on explicitly, with the default rules.
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations'], rules: {'target-size': {enabled: true}}})")
     return [v for v in result["violations"] if v.get("impact") in ("serious", "critical")]
 
 

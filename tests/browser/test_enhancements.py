@@ -126,6 +126,7 @@ def test_print_shows_the_search_addresses_and_phones_without_navigation(make_sit
     expect(page.locator("h1")).to_contain_text("Austin, TX")
     expect(page.locator(".search-summary")).to_be_visible()
     expect(page.locator(".page-address")).to_contain_text("/search?location=78701&method=oral")
+    expect(page.locator(".search-choices")).to_have_text("Your choices: How the medicine is given: Oral or sublingual")
     first = page.locator(".result-list > li").first
     expect(first).to_contain_text("Main St")
     expect(first).to_contain_text("Austin, TX 78701")

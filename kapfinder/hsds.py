@@ -10,6 +10,7 @@ every installation.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import uuid
@@ -62,14 +63,24 @@ SERVICE_ORDER = ("esketamine", "ketamine-iv", "ketamine-im", "ketamine-oral", "k
                  "psychotherapy", "evaluation")
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
 def hsds_id(path: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, path))
+    """``str(uuid.uuid5(NAMESPACE, path))``, computed directly: an export makes millions of ids."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + path.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@lru_cache(maxsize=None)
 def taxonomy_id(vocab_name: str) -> str:
     return hsds_id(f"taxonomy/{vocab_name}")
 
 
+@lru_cache(maxsize=None)
 def term_id(vocab_name: str, slug: str) -> str:
     return hsds_id(f"term/{vocab_name}/{slug}")
 
@@ -81,15 +92,28 @@ def location_id(clinic_id: str) -> str:
 # --- taxonomies -------------------------------------------------------------------------------
 
 def taxonomy_doc(v: vocab.Vocabulary) -> dict[str, Any]:
-    return {"id": taxonomy_id(v.name), "name": TAXONOMY_PREFIX + v.name, "description": v.title,
-            "version": "1"}
+    return dict(_taxonomy_doc(v.name, v.title))
+
+
+@lru_cache(maxsize=None)
+def _taxonomy_doc(name: str, title: str) -> dict[str, Any]:
+    return {"id": taxonomy_id(name), "name": TAXONOMY_PREFIX + name, "description": title, "version": "1"}
 
 
 def term_doc(v: vocab.Vocabulary, slug: str) -> dict[str, Any]:
-    t = v.term(slug)
-    return {"id": term_id(v.name, slug), "code": slug, "name": t.label, "description": t.description or t.label,
-            "taxonomy": TAXONOMY_PREFIX + v.name, "taxonomy_detail": taxonomy_doc(v), "language": "en",
-            "taxonomy_id": taxonomy_id(v.name)}
+    """The term as HSDS publishes it (built once per term: every attribute of an export nests one)."""
+    key = (v.name, slug)
+    doc = _TERM_DOCS.get(key)
+    if doc is None:
+        t = v.term(slug)
+        doc = _TERM_DOCS[key] = {
+            "id": term_id(v.name, slug), "code": slug, "name": t.label, "description": t.description or t.label,
+            "taxonomy": TAXONOMY_PREFIX + v.name, "taxonomy_detail": _taxonomy_doc(v.name, v.title),
+            "language": "en", "taxonomy_id": taxonomy_id(v.name)}
+    return {**doc, "taxonomy_detail": dict(doc["taxonomy_detail"])}
+
+
+_TERM_DOCS: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 def all_taxonomies() -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from .. import hsds
 from ..models import Clinic
 from . import flat
-from .common import FLAT_CSV_NAME, LICENSE_NAME, escape_cell, format_number, license_text
+from .common import FLAT_CSV_NAME, LICENSE_NAME, dump_json, escape_cell, format_number, license_text
 from .schemas import SCHEMA_DIR
 
 CHUNK = 500
@@ -140,8 +140,8 @@ def _write_flat(session: Session, f, tick) -> int:
     return count
 
 
-def _dump(doc: Any) -> str:
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+def _dump(doc: Any) -> bytes:
+    return dump_json(doc)
 
 
 def taxonomies_doc() -> dict[str, Any]:
@@ -154,19 +154,22 @@ def _write_hsds_json(session: Session, work: Path, settings: ExportSettings, tic
     count = 0
     for clinic in published_clinics(session):
         doc = hsds.organization_doc(clinic, settings.base_url, full_service=True)
-        (orgs / f"{clinic.id}.json").write_text(_dump(doc), encoding="utf-8")
+        (orgs / f"{clinic.id}.json").write_bytes(_dump(doc))
         count += 1
         tick(1)
-    (work / "taxonomies.json").write_text(_dump(taxonomies_doc()), encoding="utf-8")
+    (work / "taxonomies.json").write_bytes(_dump(taxonomies_doc()))
     return count
 
 
 # --- HSDS tabular form ------------------------------------------------------------------------
 
 def _cell(value: Any) -> str:
+    kind = type(value)  # exact types first: this runs for every cell of a large export
+    if kind is str:
+        return escape_cell(value)
     if value is None:
         return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if kind is int or kind is float:
         return format_number(value)
     return escape_cell(str(value))
 
@@ -252,5 +255,5 @@ def _write_hsds_csv(session: Session, work: Path, settings: ExportSettings, tick
     finally:
         for f in files.values():
             f.close()
-    (work / "datapackage.json").write_text(_dump(datapackage(settings)), encoding="utf-8")
+    (work / "datapackage.json").write_bytes(_dump(datapackage(settings)))
     return count

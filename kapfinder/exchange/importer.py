@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
 import os
+import pickle
 import sqlite3
 import tempfile
+from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from .. import bulk, hsds, listings, vocab
 from ..db import write_transaction
 from ..models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice, ListingRevision, utcnow
 from . import flat, schemas
-from .common import FORMATS, Problem, Skipped, unescape_cell
+from .common import FORMATS, Problem, Skipped, orjson, unescape_cell
 from .export import TABLES, table_columns
 from .hsds_in import Bundle, TermResolver, bundles_of, document_kind, records_of, schema_for
 from .records import ClinicRecord, Gazetteer, RecordProblems, finish, match_keys
@@ -40,12 +43,6 @@ BATCH = 1000
 csv.field_size_limit(10 * 1024 * 1024)
 
 Item = tuple["ClinicRecord | None", list[Problem], "Skipped | None"]
-
-
-class ImportAborted(Exception):
-    def __init__(self, problems: list[Problem]):
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -139,8 +136,8 @@ def _csv_header(path: Path, name: str, required: tuple[str, ...] | list[str]) ->
     return header, []
 
 
-def _csv_rows(path: Path, name: str) -> Iterator[tuple[int, dict[str, str] | None, Problem | None]]:
-    """(line, row with cells unescaped, problem) for each data row; stops at the first broken line."""
+def _csv_lines(path: Path, name: str) -> Iterator[tuple[int, list[str], list[str] | None, Problem | None]]:
+    """(line, header, raw cells, problem) for each data row; stops at the first broken line."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         line = 1
@@ -152,12 +149,22 @@ def _csv_rows(path: Path, name: str) -> Iterator[tuple[int, dict[str, str] | Non
                 if not any(c.strip() for c in cells):
                     continue
                 if len(cells) > len(header):
-                    yield start, None, Problem(f"{name} line {start}", None,
-                                               f"has {len(cells)} cells but the header has {len(header)}")
+                    yield start, header, None, Problem(f"{name} line {start}", None,
+                                                       f"has {len(cells)} cells but the header has {len(header)}")
                     continue
-                yield start, {h: unescape_cell(c) for h, c in zip(header, cells)}, None
+                yield start, header, cells, None
         except (csv.Error, UnicodeDecodeError) as exc:
-            yield line, None, Problem(f"{name} line {line}", None, f"is not valid CSV: {exc}")
+            yield line, [], None, Problem(f"{name} line {line}", None, f"is not valid CSV: {exc}")
+
+
+def _unescape(cell: str) -> str:
+    return unescape_cell(cell) if cell[:1] == "'" else cell
+
+
+def _csv_rows(path: Path, name: str) -> Iterator[tuple[int, dict[str, str] | None, Problem | None]]:
+    """(line, row with cells unescaped, problem) for each data row; stops at the first broken line."""
+    for line, header, cells, problem in _csv_lines(path, name):
+        yield line, None if cells is None else {h: _unescape(c) for h, c in zip(header, cells)}, problem
 
 
 def _flat_items(path: Path) -> Iterator[Item]:
@@ -213,9 +220,12 @@ def _load_json(path: Path, name: str) -> tuple[Any, Problem | None]:
     if not head.startswith((b"{", b"[")):
         return None, Problem(name, None, "is not a JSON document")
     try:
+        if orjson is not None:  # several times faster than the json module on large inputs
+            data = path.read_bytes()
+            return orjson.loads(data[3:] if data.startswith(codecs.BOM_UTF8) else data), None
         with open(path, encoding="utf-8-sig") as f:
             return json.load(f), None
-    except json.JSONDecodeError as exc:
+    except json.JSONDecodeError as exc:  # orjson's error is a subclass
         return None, Problem(f"{name} line {exc.lineno} column {exc.colno}", None, f"malformed JSON: {exc.msg}")
     except UnicodeDecodeError:
         return None, Problem(name, None, "is not UTF-8 text")
@@ -240,7 +250,7 @@ def _schema_problems(doc: Any, where: str, base: str = "") -> list[Problem]:
     return out
 
 
-def _json_items(path: Path, validate: bool = True) -> Iterator[Item]:
+def _json_items(path: Path) -> Iterator[Item]:
     file_terms, problems = _file_terms_json(path)
     if problems:
         yield None, problems, None
@@ -256,7 +266,7 @@ def _json_items(path: Path, validate: bool = True) -> Iterator[Item]:
         if problem:
             yield None, [problem], None
             continue
-        problems = _schema_problems(doc, name) if validate else []
+        problems = _schema_problems(doc, name)
         if problems:
             yield None, problems, None
             continue
@@ -299,6 +309,7 @@ class TabularStore:
         self.db.row_factory = sqlite3.Row
         self.tables: dict[str, list[str]] = {}
         self.problems: list[Problem] = []
+        self._typers: dict[str, Callable[[sqlite3.Row, list[Problem]], dict[str, Any]]] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -320,13 +331,17 @@ class TabularStore:
             cols = ", ".join(f'"{c}"' for c in columns)
             self.db.execute(f'CREATE TABLE "{name}" (_line INTEGER, {cols})')
             rows = []
-            for line, row, problem in _csv_rows(file, schema["path"]):
+            position = {h: i for i, h in enumerate(header)}  # a repeated column: the last one counts
+            wanted = [position[c] for c in columns]
+            for line, _header, cells, problem in _csv_lines(file, schema["path"]):
                 if problem:
                     self.problems.append(problem)
                     if "not valid CSV" in problem.message:
                         break
                     continue
-                rows.append([line] + [row.get(c, "") for c in columns])
+                assert cells is not None
+                width = len(cells)
+                rows.append([line] + [_unescape(cells[i]) if i < width else "" for i in wanted])
                 if len(rows) >= 5000:
                     self._insert(name, columns, rows)
                     rows = []
@@ -367,35 +382,57 @@ class TabularStore:
             marks = ", ".join("?" for _ in range(len(columns) + 1))
             self.db.executemany(f'INSERT INTO "{name}" VALUES ({marks})', rows)
 
-    def _typed(self, table: str, row: sqlite3.Row, problems: list[Problem]) -> dict[str, Any]:
+    def _typer(self, table: str) -> Callable[[sqlite3.Row, list[Problem]], dict[str, Any]]:
+        """Row → dict with numbers typed, for one table (what each column needs is worked out once)."""
+        typer = self._typers.get(table)
+        if typer is not None:
+            return typer
         schema = TABLES[table]
-        out: dict[str, Any] = {"_src": (schema["path"], row["_line"])}
-        for column in self.tables[table]:
-            value = row[column]
-            if value is None or value == "":
-                # A CSV cannot tell an empty text from a missing one: a required text is empty text.
-                if column in schema.get("required", ()) and schema["properties"][column].get("type") == "string":
-                    out[column] = ""
-                continue
-            if schema["properties"][column].get("type") == "number":
-                try:
-                    number = float(value)
-                    out[column] = int(number) if value.lstrip("+-").isdigit() else number
-                except ValueError:
-                    problems.append(Problem(f"{schema['path']} line {row['_line']}", column,
-                                            f"‘{value}’ is not a number"))
-            else:
-                out[column] = value
-        return out
+        path, required, props = schema["path"], set(schema.get("required", ())), schema["properties"]
+        # (index in the row, column, is a number, is a required text): _line is column 0
+        spec = [(i + 1, c, props[c].get("type") == "number", c in required and props[c].get("type") == "string")
+                for i, c in enumerate(self.tables[table])]
 
-    def rows(self, table: str, where: str | None = None, value: Any = None) -> list[sqlite3.Row]:
+        def typed(row: sqlite3.Row, problems: list[Problem]) -> dict[str, Any]:
+            out: dict[str, Any] = {"_src": (path, row[0])}
+            for index, column, number, required_text in spec:
+                value = row[index]
+                if value is None or value == "":
+                    # A CSV cannot tell an empty text from a missing one: a required text is empty text.
+                    if required_text:
+                        out[column] = ""
+                    continue
+                if number:
+                    try:
+                        parsed = float(value)
+                        out[column] = int(parsed) if value.lstrip("+-").isdigit() else parsed
+                    except ValueError:
+                        problems.append(Problem(f"{path} line {row[0]}", column, f"‘{value}’ is not a number"))
+                else:
+                    out[column] = value
+            return out
+
+        self._typers[table] = typed
+        return typed
+
+    def rows(self, table: str) -> list[sqlite3.Row]:
         if table not in self.tables:
             return []
-        if where is None:
-            return list(self.db.execute(f'SELECT * FROM "{table}" ORDER BY _line'))
-        if where not in self.tables[table]:
-            return []
-        return list(self.db.execute(f'SELECT * FROM "{table}" WHERE "{where}" = ? ORDER BY _line', (value,)))
+        return list(self.db.execute(f'SELECT * FROM "{table}" ORDER BY _line'))
+
+    def _children(self, table: str, key: str, values: list[str]) -> dict[str, list[sqlite3.Row]]:
+        """The rows of ``table`` whose ``key`` is one of ``values``, grouped by it, in file order."""
+        found: dict[str, list[sqlite3.Row]] = defaultdict(list)
+        if table not in self.tables or key not in self.tables[table]:
+            return found
+        index = self.tables[table].index(key) + 1
+        values = list(dict.fromkeys(values))
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self.db.execute(f'SELECT * FROM "{table}" WHERE "{key}" IN ({marks}) ORDER BY _line', chunk):
+                found[row[index]].append(row)
+        return found
 
     def file_terms(self) -> dict[str, dict[str, Any]]:
         names = {r["id"].lower(): r["name"] for r in self.rows("taxonomy") if r["id"]} if "taxonomy" in self.tables else {}
@@ -408,46 +445,71 @@ class TabularStore:
         return terms
 
     def organizations(self) -> Iterator[tuple[dict[str, Any], list[Problem]]]:
+        """Each organization with its nested records, assembled 500 at a time (a dozen queries each)."""
+        if "organization" not in self.tables:
+            return
         last = -1
         while True:
             chunk = list(self.db.execute('SELECT * FROM organization WHERE _line > ? ORDER BY _line LIMIT 500',
-                                         (last,))) if "organization" in self.tables else []
+                                         (last,)))
             if not chunk:
                 return
-            for row in chunk:
-                yield self._assemble(row)
-            last = chunk[-1]["_line"]
+            yield from self._assemble(chunk)
+            last = chunk[-1][0]
 
-    def _assemble(self, row: sqlite3.Row) -> tuple[dict[str, Any], list[Problem]]:
-        problems: list[Problem] = []
-        typed = lambda table, r: self._typed(table, r, problems)  # noqa: E731
-        org = typed("organization", row)
-        oid = org.get("id", "")
-        org["organization_identifiers"] = [typed("organization_identifier", r)
-                                           for r in self.rows("organization_identifier", "organization_id", oid)]
-        org["attributes"] = [typed("attribute", r) for r in self.rows("attribute", "link_id", oid)]
-        org["metadata"] = [typed("metadata", r) for r in self.rows("metadata", "resource_id", oid)]
-        org["phones"] = [typed("phone", r) for r in self.rows("phone", "organization_id", oid)
-                         if not r["location_id"]] if "phone" in self.tables else []
-        org["locations"] = []
-        for lrow in self.rows("location", "organization_id", oid):
-            loc = typed("location", lrow)
-            lid = loc.get("id", "")
-            loc["addresses"] = [typed("address", r) for r in self.rows("address", "location_id", lid)]
-            loc["phones"] = [typed("phone", r) for r in self.rows("phone", "location_id", lid)]
-            loc["schedules"] = [typed("schedule", r) for r in self.rows("schedule", "location_id", lid)]
-            org["locations"].append(loc)
-        org["services"] = []
-        for srow in self.rows("service", "organization_id", oid):
-            service = typed("service", srow)
-            sid = service.get("id", "")
-            service["service_at_locations"] = [typed("service_at_location", r)
-                                               for r in self.rows("service_at_location", "service_id", sid)]
-            service["service_areas"] = [typed("service_area", r) for r in self.rows("service_area", "service_id", sid)]
-            service["cost_options"] = [typed("cost_option", r) for r in self.rows("cost_option", "service_id", sid)]
-            service["attributes"] = [typed("attribute", r) for r in self.rows("attribute", "link_id", sid)]
-            org["services"].append(service)
-        return org, problems
+    def _assemble(self, chunk: list[sqlite3.Row]) -> Iterator[tuple[dict[str, Any], list[Problem]]]:
+        t = self._typer
+        problems: dict[int, list[Problem]] = {}
+        orgs = []
+        for row in chunk:
+            problems[row[0]] = []
+            orgs.append(t("organization")(row, problems[row[0]]))
+        oids = [o.get("id", "") for o in orgs]
+        idents = self._children("organization_identifier", "organization_id", oids)
+        metas = self._children("metadata", "resource_id", oids)
+        org_phones = self._children("phone", "organization_id", oids)
+        loc_phone_column = "location_id" in self.tables.get("phone", [])
+        locations = self._children("location", "organization_id", oids)
+        lids = [r[self.tables["location"].index("id") + 1] for rows in locations.values() for r in rows] \
+            if "id" in self.tables.get("location", []) else []
+        addresses = self._children("address", "location_id", lids)
+        loc_phones = self._children("phone", "location_id", lids)
+        schedules = self._children("schedule", "location_id", lids)
+        services = self._children("service", "organization_id", oids)
+        sids = [r[self.tables["service"].index("id") + 1] for rows in services.values() for r in rows] \
+            if "id" in self.tables.get("service", []) else []
+        sals = self._children("service_at_location", "service_id", sids)
+        areas = self._children("service_area", "service_id", sids)
+        costs = self._children("cost_option", "service_id", sids)
+        attributes = self._children("attribute", "link_id", oids + sids)
+        for row, org in zip(chunk, orgs):
+            found = problems[row[0]]
+
+            def typed(table: str, rows: list[sqlite3.Row], found=found) -> list[dict[str, Any]]:
+                return [t(table)(r, found) for r in rows]
+
+            oid = org.get("id", "")
+            org["organization_identifiers"] = typed("organization_identifier", idents.get(oid, []))
+            org["attributes"] = typed("attribute", attributes.get(oid, []))
+            org["metadata"] = typed("metadata", metas.get(oid, []))
+            org["phones"] = typed("phone", [r for r in org_phones.get(oid, [])
+                                            if not (loc_phone_column and r["location_id"])])
+            org["locations"] = []
+            for loc in typed("location", locations.get(oid, [])):
+                lid = loc.get("id", "")
+                loc["addresses"] = typed("address", addresses.get(lid, []))
+                loc["phones"] = typed("phone", loc_phones.get(lid, []))
+                loc["schedules"] = typed("schedule", schedules.get(lid, []))
+                org["locations"].append(loc)
+            org["services"] = []
+            for service in typed("service", services.get(oid, [])):
+                sid = service.get("id", "")
+                service["service_at_locations"] = typed("service_at_location", sals.get(sid, []))
+                service["service_areas"] = typed("service_area", areas.get(sid, []))
+                service["cost_options"] = typed("cost_option", costs.get(sid, []))
+                service["attributes"] = typed("attribute", attributes.get(sid, []))
+                org["services"].append(service)
+            yield org, found
 
 
 def locate_in(doc: dict[str, Any], pointer: str | None) -> str:
@@ -464,7 +526,7 @@ def locate_in(doc: dict[str, Any], pointer: str | None) -> str:
     return f"{src[0]} line {src[1]}" if src else "?"
 
 
-def _tabular_items(store: TabularStore, validate: bool = True) -> Iterator[Item]:
+def _tabular_items(store: TabularStore) -> Iterator[Item]:
     if store.problems:
         yield None, store.problems, None
         return
@@ -476,7 +538,7 @@ def _tabular_items(store: TabularStore, validate: bool = True) -> Iterator[Item]
         schema_problems = [
             Problem(locate_in(org, schemas.pointer(path)), field_name, message)
             for path, field_name, message in islice(schemas.problems("compiled/organization", org),
-                                                    MAX_PROBLEMS_PER_DOCUMENT)] if validate else []
+                                                    MAX_PROBLEMS_PER_DOCUMENT)]
         if schema_problems:
             yield None, schema_problems, None
             continue
@@ -488,12 +550,26 @@ def _tabular_items(store: TabularStore, validate: bool = True) -> Iterator[Item]
 
 # --- the two passes ---------------------------------------------------------------------------------
 
-def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report: ImportReport) -> None:
+def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report: ImportReport,
+           spool: IO[bytes] | None = None) -> None:
+    """Check every record; while nothing is wrong, keep each checked record in ``spool`` for writing."""
     empty = session.scalar(select(Clinic.id).limit(1)) is None
     seen_ids: dict[str, str] = {}
     seen_slugs: dict[str, str] = {}
-    seen_npi: dict[tuple, str] = {}
-    seen_name: dict[tuple, str] = {}
+    seen_keys: dict[bytes, str] = {}  # digests of the match keys: memory stays small on large files
+    pending_slugs: list[tuple[str, str | None, str]] = []
+
+    def check_slugs() -> None:
+        """Slugs that already belong to another listing (one query per batch of records)."""
+        if pending_slugs and not empty:
+            owners = dict(session.execute(select(Clinic.slug, Clinic.id).where(
+                Clinic.slug.in_({slug for slug, _cid, _where in pending_slugs}))).all())
+            for slug, cid, where in pending_slugs:
+                owner = owners.get(slug)
+                if owner is not None and owner != cid:
+                    report.problems.append(Problem(where, "slug", f"slug {slug} belongs to another listing"))
+        pending_slugs.clear()
+
     for record, problems, skipped in items:
         report.problems += problems
         if skipped is not None and not problems:
@@ -517,33 +593,52 @@ def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report
                 report.problems.append(Problem(where, "slug", f"duplicate slug {slug} (also at {seen_slugs[slug]})"))
             else:
                 seen_slugs[slug] = where
-            if not empty:
-                owner = session.scalar(select(Clinic.id).where(Clinic.slug == slug))
-                if owner is not None and owner != cid:
-                    report.problems.append(Problem(where, "slug", f"slug {slug} belongs to another listing"))
+            pending_slugs.append((slug, cid, where))
+            if len(pending_slugs) >= BATCH:
+                check_slugs()
         npi_key, name_key = match_keys(record.values)
-        for key, seen, what in ((npi_key, seen_npi, "NPI, street and ZIP"), (name_key, seen_name, "name and address")):
+        for key, what in ((npi_key, "NPI, street and ZIP"), (name_key, "name and address")):
             if key is None:
                 continue
-            if key in seen and seen[key] != where:
-                report.problems.append(Problem(where, None, f"same {what} as {seen[key]}: one listing per location"))
-            seen.setdefault(key, where)
+            digest = hashlib.blake2b(repr((what, key)).encode("utf-8"), digest_size=16).digest()
+            seen = seen_keys.get(digest)
+            if seen is not None and seen != where:
+                report.problems.append(Problem(where, None, f"same {what} as {seen}: one listing per location"))
+            seen_keys.setdefault(digest, where)
+        if spool is not None and not report.problems:
+            pickle.dump((record.values, record.insurance, record.prices), spool, pickle.HIGHEST_PROTOCOL)
+    check_slugs()
 
 
-def _items(fmt: str, path: Path, store: TabularStore | None, validate: bool = True) -> Iterator[Item]:
-    """The input's records; ``validate=False`` (the writing pass) skips the official-schema check."""
+def _unspool(spool: IO[bytes]) -> Iterator[ClinicRecord]:
+    """The records the check pass kept, in input order."""
+    spool.seek(0)
+    while True:
+        try:
+            values, insurance, prices = pickle.load(spool)
+        except EOFError:
+            return
+        yield ClinicRecord(values=values, insurance=insurance, prices=prices)
+
+
+def _items(fmt: str, path: Path, store: TabularStore | None) -> Iterator[Item]:
+    """The input's records, read as they are needed."""
     if fmt == "csv":
         return _flat_items(path)
     if fmt == "hsds-json":
-        return _json_items(path, validate)
+        return _json_items(path)
     assert store is not None
-    return _tabular_items(store, validate)
+    return _tabular_items(store)
 
 
 def run_import(session: Session, path: str | Path, fmt: str | None = None, *, publish: bool = False,
                now: datetime | None = None, progress: Callable[[int], None] | None = None,
                checked: Callable[[ImportReport], None] | None = None) -> ImportReport:
-    """Check, then (if nothing is wrong) store. ``checked`` is called between the passes."""
+    """Check, then (if nothing is wrong) store. ``checked`` is called between the passes.
+
+    The input is read once. The check pass keeps each checked record in a temporary file on disk
+    (not in memory); the writing pass reads them back, so exactly what was checked is stored.
+    """
     path = Path(path)
     fmt = fmt or detect_format(path)
     report = ImportReport(format=fmt or "?")
@@ -565,21 +660,15 @@ def run_import(session: Session, path: str | Path, fmt: str | None = None, *, pu
             store = TabularStore(path)
             stack.callback(store.close)
             store.load()
+        spool = stack.enter_context(tempfile.TemporaryFile(prefix="kapfinder-import-"))
         gazetteer = Gazetteer(session)
-        _check(session, _items(fmt, path, store), gazetteer, report)
+        _check(session, _items(fmt, path, store), gazetteer, report, spool)
         session.rollback()
         if checked:
             checked(report)
         if report.problems:
             return report
-        try:
-            _store(session, _items(fmt, path, store, validate=False), gazetteer, publish, now or utcnow(),
-                   progress, report)
-        except ImportAborted as exc:
-            report.problems += exc.problems
-            report.created = report.updated = report.unchanged = 0
-            report.waiting.clear()
-            return report
+        _store(session, _unspool(spool), publish, now or utcnow(), progress, report)
     return report
 
 
@@ -590,7 +679,7 @@ REVISION = ListingRevision.__table__
 CHILD_TABLES = (ClinicInsurance.__table__, ClinicPrice.__table__, ClinicAtHomeState.__table__)
 
 
-def _store(session: Session, items: Iterator[Item], gazetteer: Gazetteer, publish: bool, now: datetime,
+def _store(session: Session, records: Iterator[ClinicRecord], publish: bool, now: datetime,
            progress, report: ImportReport) -> None:
     """Write every record in one transaction: new listings in bulk, updates in place, and changes
     that need a moderator (an owned listing, or a published one without ``publish``) as revisions."""
@@ -599,21 +688,10 @@ def _store(session: Session, items: Iterator[Item], gazetteer: Gazetteer, publis
         conn = session.connection()
         empty = session.scalar(select(Clinic.id).limit(1)) is None
         reserved_slugs: set[str] = set()
-
-        def records() -> Iterator[ClinicRecord]:
-            for record, problems, skip in items:
-                if record is None or skip is not None:
-                    continue
-                rp = RecordProblems(lambda _p: "?")
-                finish(record, rp, gazetteer)
-                if rp.items:  # the input changed between the passes
-                    raise ImportAborted(rp.items)
-                yield record
-
-        it = records()
-        while batch := list(islice(it, BATCH)):
+        while batch := list(islice(records, BATCH)):
             matches = {} if empty else _matches(session, batch)
             new_rows: list[bulk.ClinicRows] = []
+            updates: list[tuple[dict[str, Any], dict[str, Any], ClinicRecord]] = []
             proposals: list[tuple[dict[str, Any], ClinicRecord, str]] = []
             for record in batch:
                 existing = matches.get(id(record))
@@ -629,14 +707,16 @@ def _store(session: Session, items: Iterator[Item], gazetteer: Gazetteer, publis
                     values["slug"] = values.get("slug") or existing["slug"]
                     if publish and not values.get("slug"):
                         values["slug"] = _new_slug(session, values, reserved_slugs)
-                    _update(conn, existing, values, record, now)
-                    report.updated += 1
+                    updates.append((existing, values, record))
                 else:
                     if publish and not values.get("slug"):
                         values["slug"] = _new_slug(session, values, reserved_slugs)
                     new_rows.append(bulk.ClinicRows(values, insurance=record.insurance, prices=record.prices,
                                                     at_home_states=record.values.get("at_home_states") or []))
             report.created += bulk.insert_clinics(conn, new_rows, now=now)
+            if updates:
+                _update(conn, updates, now)
+                report.updated += len(updates)
             if proposals:
                 _propose(session, proposals, now, report)
             tick(len(batch))
@@ -712,49 +792,68 @@ def _clinic_values(record: ClinicRecord, publish: bool, now: datetime) -> dict[s
 
 
 def _matches(session: Session, batch: list[ClinicRecord]) -> dict[int, dict[str, Any]]:
-    """Existing clinics for the records of a batch: by id, else NPI + street + ZIP, else name + address."""
+    """Existing clinics for the records of a batch: by id, else NPI + street + ZIP, else name + address
+    (compared as ``match_keys`` normalises them: case and runs of spaces do not matter)."""
     cols = (CLINIC.c.id, CLINIC.c.owner_id, CLINIC.c.slug, CLINIC.c.version, CLINIC.c.status)
-    ids = [r.id for r in batch if r.id]
+    ids = list({r.id for r in batch if r.id})
     by_id = {row.id: dict(row._mapping) for row in session.execute(select(*cols).where(CLINIC.c.id.in_(ids)))}
     found: dict[int, dict[str, Any]] = {}
+    rest = []
     for record in batch:
         if record.id in by_id:
             found[id(record)] = by_id[record.id]
-            continue
-        v = record.values
-        if v.get("npi"):
-            row = session.execute(select(*cols).where(
-                CLINIC.c.npi == v["npi"], CLINIC.c.zip == v["zip"],
-                CLINIC.c.street.ilike(v["street"] or ""))).first()
-            if row:
-                found[id(record)] = dict(row._mapping)
-                continue
-        row = session.execute(select(*cols).where(
-            CLINIC.c.name.ilike(v["name"]), CLINIC.c.street.ilike(v["street"] or ""),
-            CLINIC.c.city.ilike(v["city"] or ""), CLINIC.c.state == v["state"], CLINIC.c.zip == v["zip"])).first()
-        if row:
-            found[id(record)] = dict(row._mapping)
+        else:
+            rest.append(record)
+    if not rest:
+        return found
+    npis = {r.values["npi"] for r in rest if r.values.get("npi")}
+    names = {(r.values.get("name") or "").lower() for r in rest}
+    names |= {" ".join(name.split()) for name in names}  # "River  Clinic" in the file finds "River Clinic"
+    where = func.lower(CLINIC.c.name).in_(names)
+    if npis:
+        where = or_(CLINIC.c.npi.in_(npis), where)
+    by_npi: dict[tuple, dict[str, Any]] = {}
+    by_name: dict[tuple, dict[str, Any]] = {}
+    stmt = select(*cols, CLINIC.c.npi, CLINIC.c.name, CLINIC.c.street, CLINIC.c.city, CLINIC.c.state,
+                  CLINIC.c.zip).where(where).order_by(CLINIC.c.id)
+    for row in session.execute(stmt):
+        candidate = dict(row._mapping)
+        npi_key, name_key = match_keys(candidate)
+        if npi_key is not None:
+            by_npi.setdefault(npi_key, candidate)
+        by_name.setdefault(name_key, candidate)
+    for record in rest:
+        npi_key, name_key = match_keys(record.values)
+        hit = (by_npi.get(npi_key) if npi_key is not None else None) or by_name.get(name_key)
+        if hit is not None:
+            found[id(record)] = {c.key: hit[c.key] for c in cols}
     return found
 
 
-def _update(conn, existing: dict[str, Any], values: dict[str, Any], record: ClinicRecord, now: datetime) -> None:
-    row = bulk.clinic_row(values)
-    row.pop("id")
-    row["version"] = (existing.get("version") or 1) + 1
-    conn.execute(update(CLINIC).where(CLINIC.c.id == existing["id"]).values(**row))
-    # Changes an earlier import left waiting are superseded by what is now stored.
-    conn.execute(update(REVISION).where(REVISION.c.clinic_id == existing["id"], REVISION.c.status == "pending")
-                 .values(status="withdrawn", decided_at=now, updated_at=now))
+def _update(conn, updates: list[tuple[dict[str, Any], dict[str, Any], ClinicRecord]], now: datetime) -> None:
+    """Rewrite existing clinics (one executemany) and replace their child rows."""
+    rows = []
+    for existing, values, _record in updates:
+        row = bulk.clinic_row(values)
+        row["version"] = (existing.get("version") or 1) + 1
+        row["b_id"] = row.pop("id")
+        rows.append(row)
+    conn.execute(update(CLINIC).where(CLINIC.c.id == bindparam("b_id")), rows)
+    ids = [existing["id"] for existing, _v, _r in updates]
     for table in CHILD_TABLES:
-        conn.execute(delete(table).where(table.c.clinic_id == existing["id"]))
-    cid = existing["id"]
-    if record.insurance:
-        conn.execute(insert(ClinicInsurance.__table__), [bulk.insurance_row(cid, r) for r in record.insurance])
-    if record.prices:
-        conn.execute(insert(ClinicPrice.__table__), [bulk.price_row(cid, r) for r in record.prices])
-    states = vocab.STATES.ordered(record.values.get("at_home_states") or [])
-    if states:
-        conn.execute(insert(ClinicAtHomeState.__table__), [{"clinic_id": cid, "state": s} for s in states])
+        conn.execute(delete(table).where(table.c.clinic_id.in_(ids)))
+    # Changes an earlier import left waiting are superseded by what is now stored.
+    conn.execute(update(REVISION).where(REVISION.c.clinic_id.in_(ids), REVISION.c.status == "pending")
+                 .values(status="withdrawn", decided_at=now, updated_at=now))
+    insurance, prices, states = [], [], []
+    for existing, _values, record in updates:
+        cid = existing["id"]
+        insurance += [bulk.insurance_row(cid, r) for r in record.insurance]
+        prices += [bulk.price_row(cid, r) for r in record.prices]
+        states += [{"clinic_id": cid, "state": s} for s in vocab.STATES.ordered(record.values.get("at_home_states") or [])]
+    for table, child_rows in zip(CHILD_TABLES, (insurance, prices, states)):
+        if child_rows:
+            conn.execute(insert(table), child_rows)
 
 
 def _new_slug(session: Session, values: dict[str, Any], reserved: set[str]) -> str:

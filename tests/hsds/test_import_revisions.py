@@ -187,3 +187,31 @@ def test_unpublished_listing_is_updated_in_place_and_new_ones_are_pending(runner
     statuses = dict(db_session.execute(select(Clinic.name, Clinic.status)).all())
     assert statuses == {"Waiting Clinic, renamed": "pending", "Brand New Clinic": "pending"}
     assert db_session.scalar(select(func.count()).select_from(ListingRevision)) == 0
+
+
+def test_rows_without_an_id_match_on_npi_and_street_or_on_name_and_address(runner, db_session, make_clinic, tmp_path):
+    by_npi = make_clinic(name="Prairie Ketamine", street="100 Congress Ave", zip="78701", npi="1234567893")
+    by_name = make_clinic(name="River Clinic", street="7 Lamar Blvd", zip="78701", npi=None)
+    path = tmp_path / "in.csv"
+    export(runner, "csv", path)
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    base = {k: "" for k in header}
+    base.update(city="Austin", state="TX", zip="78701", methods="iv", settings="in-clinic", therapy="prep-integration")
+    rows = [
+        dict(base, name="Prairie Ketamine (renamed)", street="100  congress AVE", npi="1234567893"),  # same place
+        dict(base, name="Prairie Ketamine North", street="900 North Loop", npi="1234567893"),  # NPI alone: new
+        dict(base, name="RIVER  clinic", street="7 lamar blvd"),  # same name and address
+    ]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, header, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    result = import_(runner, path, "--publish")
+    assert result.exit_code == 0, result.output
+    assert "1 new and 2 updated listing(s) (published)" in result.output
+    db_session.expire_all()
+    assert db_session.get(Clinic, by_npi.id).name == "Prairie Ketamine (renamed)"
+    assert db_session.get(Clinic, by_name.id).name == "RIVER  clinic"
+    assert db_session.scalar(select(func.count()).select_from(Clinic)) == 3

@@ -17,9 +17,9 @@ from typing import Any, Iterable
 
 from .geo import distance_mi
 
-WIDTH = 640
-HEIGHT = 400
-PADDING = 36  # px kept clear around the outermost points (markers have a radius of 13 px)
+WIDTH = 480
+HEIGHT = 360
+PADDING = 30  # px kept clear around the outermost points (markers have a radius of 17 px)
 MIN_SPAN_MI = 3.0  # never zoom in closer than this across the shorter side
 EARTH_CIRCUMFERENCE_MI = 24901.46  # 2π × 6371.0088 km, in miles
 GRID_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)

@@ -104,6 +104,9 @@ def test_phone_layout_search_first_and_tappable_contacts(make_site, austin_clini
         assert phone.get_attribute("href").startswith("tel:+1")
         tap = phone.bounding_box()
         assert tap["height"] >= 24 and tap["width"] >= 24
+    for marker in page.locator("svg.map .map-marker").all():
+        tap = marker.bounding_box()  # map markers are 24 px targets on a phone too
+        assert tap["height"] >= 24 and tap["width"] >= 24, tap
 
     site.goto("/clinics/austin-care-01")
     expect(page.locator(".clinic-contact a[href^='tel:+1']")).to_have_count(1)

@@ -128,9 +128,9 @@ class ListingForm(FlaskForm):
                 "carrier": self._extra(f"insurance-{i}-carrier", LooseSelectField(
                     _l("Carrier"), choices=_c(_blank("—") + vocab.CARRIERS.choices()))),
                 "service": self._extra(f"insurance-{i}-service", LooseSelectField(
-                    _l("Service"), choices=_c(vocab.SERVICES.choices()))),
+                    _l("Service"), choices=_c(_blank("—") + vocab.SERVICES.choices()))),
                 "network": self._extra(f"insurance-{i}-network", LooseSelectField(
-                    _l("Network"), choices=_c(vocab.NETWORKS.choices()))),
+                    _l("Network"), choices=_c(_blank("—") + vocab.NETWORKS.choices()))),
                 "plan_types": self._extra(f"insurance-{i}-plan_types", MultiCheckboxField(
                     _l("Plan types (none ticked: every plan type)"), choices=_c(vocab.PLAN_TYPES.choices()))),
             })

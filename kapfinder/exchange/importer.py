@@ -554,9 +554,7 @@ def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report
            spool: IO[bytes] | None = None) -> None:
     """Check every record; while nothing is wrong, keep each checked record in ``spool`` for writing."""
     empty = session.scalar(select(Clinic.id).limit(1)) is None
-    seen_ids: dict[str, str] = {}
-    seen_slugs: dict[str, str] = {}
-    seen_keys: dict[bytes, str] = {}  # digests of the match keys: memory stays small on large files
+    seen = Seen()
     pending_slugs: list[tuple[str, str | None, str]] = []
 
     def check_slugs() -> None:
@@ -583,16 +581,14 @@ def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report
         report.records += 1
         cid = record.id
         if cid:
-            if cid in seen_ids:
-                report.problems.append(Problem(where, "id", f"duplicate id {cid} (also at {seen_ids[cid]})"))
-            else:
-                seen_ids[cid] = where
+            first = seen.first("id", cid, where)
+            if first is not None:
+                report.problems.append(Problem(where, "id", f"duplicate id {cid} (also at {first})"))
         slug = record.values.get("slug")
         if slug:
-            if slug in seen_slugs:
-                report.problems.append(Problem(where, "slug", f"duplicate slug {slug} (also at {seen_slugs[slug]})"))
-            else:
-                seen_slugs[slug] = where
+            first = seen.first("slug", slug, where)
+            if first is not None:
+                report.problems.append(Problem(where, "slug", f"duplicate slug {slug} (also at {first})"))
             pending_slugs.append((slug, cid, where))
             if len(pending_slugs) >= BATCH:
                 check_slugs()
@@ -600,14 +596,35 @@ def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report
         for key, what in ((npi_key, "NPI, street and ZIP"), (name_key, "name and address")):
             if key is None:
                 continue
-            digest = hashlib.blake2b(repr((what, key)).encode("utf-8"), digest_size=16).digest()
-            seen = seen_keys.get(digest)
-            if seen is not None and seen != where:
-                report.problems.append(Problem(where, None, f"same {what} as {seen}: one listing per location"))
-            seen_keys.setdefault(digest, where)
+            first = seen.first(what, repr(key), where)
+            if first is not None and first != where:
+                report.problems.append(Problem(where, None, f"same {what} as {first}: one listing per location"))
         if spool is not None and not report.problems:
             pickle.dump((record.values, record.insurance, record.prices), spool, pickle.HIGHEST_PROTOCOL)
     check_slugs()
+    seen.close()
+
+
+class Seen:
+    """The ids, slugs and match keys met so far in one import, with where each was first met.
+
+    Kept in a private temporary SQLite database (on disk, with SQLite's small default page cache),
+    so the duplicate checks need no memory that grows with the input.
+    """
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")  # "": a temporary database, deleted when closed
+        self.db.execute("CREATE TABLE seen (kind TEXT, key BLOB, place TEXT, PRIMARY KEY (kind, key)) WITHOUT ROWID")
+
+    def first(self, kind: str, key: str, where: str) -> str | None:
+        """Where ``key`` was met before (None the first time, when it is remembered with ``where``)."""
+        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
+        if self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (kind, digest, where)).rowcount:
+            return None
+        return self.db.execute("SELECT place FROM seen WHERE kind = ? AND key = ?", (kind, digest)).fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _unspool(spool: IO[bytes]) -> Iterator[ClinicRecord]:

@@ -105,6 +105,9 @@ def finish(record: ClinicRecord, problems: RecordProblems, gazetteer: Gazetteer)
             add("lat", f"latitude {lat:g} is not between -90 and 90")
         if not (math.isfinite(lon) and -180 <= lon <= 180):
             add("lon", f"longitude {lon:g} is not between -180 and 180")
+    email = v.get("email")
+    if email and not _email_ok(email):
+        add("email", f"‘{email}’ is not a valid email address")
     npi = v.get("npi")
     if npi and not npi_is_valid(npi):
         add("npi", f"NPI {npi} fails its check digit (10 digits starting 1 or 2, Luhn over 80840)")
@@ -130,6 +133,17 @@ def finish(record: ClinicRecord, problems: RecordProblems, gazetteer: Gazetteer)
             add("prices", f"the {price['service']} price range {lo}-{hi} is reversed")
     if v.get("at_home_states") and "at-home" not in (v.get("settings") or []):
         add("at_home_states", "at-home states are given but the setting at-home is not")
+
+
+def _email_ok(email: str) -> bool:
+    """The address as kapfinder's own forms accept it (stored as given, not normalised)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def match_keys(v: dict[str, Any]) -> tuple[tuple | None, tuple]:

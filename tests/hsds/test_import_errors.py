@@ -106,6 +106,14 @@ def test_npi_failing_its_check_digit_and_bad_slugs_in_flat_csv(runner, db_sessio
     assert count(db_session) == 0
 
 
+def test_email_that_no_hsds_reader_would_accept_is_refused(runner, db_session, flat_csv):
+    # A domain label longer than 63 characters breaks the official schema's email format.
+    long_host = "a" * 64 + ".example"
+    flat_csv.write_text(flat_csv.read_text().replace("care@hill.example", f"care@{long_host}"))
+    refused(import_(runner, flat_csv), f"in.csv line 2: email: ‘care@{long_host}’ is not a valid email address")
+    assert count(db_session) == 0
+
+
 def test_csv_missing_a_required_column(runner, db_session, flat_csv):
     lines = flat_csv.read_text().splitlines()
     header = lines[0].split(",")

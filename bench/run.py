@@ -384,7 +384,7 @@ def measure_http(url: str, mix: list[dict], seconds: int) -> dict:
         command = " ".join(cmd[:-1]).replace(str(VENV_BIN) + "/", "") + " app:app"
         return {"command": command, "seconds": seconds, "connections": 16, "threads": 2,
                 "api_sample_statuses": sorted(statuses), "healthz": healthz, "api": api,
-                "ratio": round(api["rps"] / healthz["rps"], 3) if api["rps"] and healthz["rps"] else None,
+                "ratio": round(api["rps"] / healthz["rps"], 3) if api["rps"] is not None and healthz["rps"] else None,
                 "worker_rss_mb": rss}
     finally:
         proc.terminate()
@@ -409,13 +409,17 @@ def _row(metric: str, value: str, target: str, met: bool | None) -> tuple[str, s
     return metric, value, target, status
 
 
+def _num(value, digits: int = 0) -> str:
+    return "?" if value is None else f"{value:,.{digits}f}"
+
+
 def report(results: dict) -> str:
     n = results["clinics"]
     rows = []
     load = results["load"]
     load_target = _target("load_s", n)
     rows.append(_row("sample load" + (" (cached build)" if load["cached"] else ""),
-                     f"{load['load_s']:.1f} s ({n / load['load_s']:,.0f}/s)", f"< {load_target:.0f} s",
+                     f"{load['load_s']:.1f} s ({_num(n / load['load_s'] if load['load_s'] else None)}/s)", f"< {load_target:.0f} s",
                      load["load_s"] < load_target))
     svc = results["service"]
     p99_target = _target("p99_ms", n)
@@ -425,19 +429,20 @@ def report(results: dict) -> str:
                      f"<= {p99_target:.0f} ms", svc["p99_ms"] <= p99_target))
     naive = results["naive"]
     rows.append(_row(f"naive p50 ({naive['n']} queries)", f"{naive['p50_ms']:,.0f} ms", "", None))
-    rows.append(_row("speed-up over naive (same queries)", f"{results['naive_ratio']:,.0f}x",
-                     f">= {TARGETS['naive_ratio']:.0f}x", results["naive_ratio"] >= TARGETS["naive_ratio"]))
+    rows.append(_row("speed-up over naive (same queries)", f"{_num(results['naive_ratio'])}x",
+                     f">= {TARGETS['naive_ratio']:.0f}x",
+                     results["naive_ratio"] is not None and results["naive_ratio"] >= TARGETS["naive_ratio"]))
     rows.append(_row("same answer as naive", f"{naive['same_answer']}/{naive['compared']}", "all",
                      naive["same_answer"] == naive["compared"]))
     http = results["http"]
     if "skipped" in http:
         rows.append(_row("HTTP", http["skipped"], "", None))
     else:
-        rows.append(_row("/healthz", f"{http['healthz']['rps']:,.0f} req/s", "", None))
-        rows.append(_row("/api/v1/clinics", f"{http['api']['rps']:,.0f} req/s "
+        rows.append(_row("/healthz", f"{_num(http['healthz']['rps'])} req/s", "", None))
+        rows.append(_row("/api/v1/clinics", f"{_num(http['api']['rps'])} req/s "
                          f"(p99 {http['api'].get('latency_p99_ms', float('nan'))} ms, "
                          f"{http['api']['non_2xx']} non-2xx, {http['api']['socket_errors']} socket errors)", "", None))
-        rows.append(_row("api / healthz", f"{http['ratio']:.2f}", f">= {TARGETS['api_vs_healthz']}",
+        rows.append(_row("api / healthz", _num(http["ratio"], 3), f">= {TARGETS['api_vs_healthz']}",
                          http["ratio"] is not None and http["ratio"] >= TARGETS["api_vs_healthz"]))
         rss = http["worker_rss_mb"]
         rows.append(_row("gunicorn worker RSS", ", ".join(f"{v:.0f} MB" for v in rss) or "?",
@@ -497,11 +502,10 @@ def main(argv: list[str] | None = None) -> int:
                     "worker_rss_mb": TARGETS["worker_rss_mb"]},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    text_report = report(results)
-    print(text_report)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     tag = f"{args.engine}-{args.clinics}{'-quick' if args.quick else ''}"
     (RESULTS / f"{tag}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(report(results))
     log(f"wrote {RESULTS / 'latest.json'} and {RESULTS / (tag + '.json')}")
     return 0
 

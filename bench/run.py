@@ -376,8 +376,9 @@ def measure_http(url: str, mix: list[dict], seconds: int) -> dict:
             "local paths = {\n" + ",\n".join(json.dumps(p) for p in paths) + "\n}\n"
             "local i = 0\n"
             "request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n")
-        _wrk(base + "/healthz", 1)  # warm-up
-        _wrk(base + "/", 1, script)
+        # Warm-up: the sequential API calls above, and a second of /healthz. No API load runs
+        # before /healthz is measured, so no queued search slows it down.
+        _wrk(base + "/healthz", 1)
         healthz = _wrk(base + "/healthz", seconds)
         api = _wrk(base + "/", seconds, script)
         rss = _worker_rss_mb(proc.pid)
@@ -425,7 +426,7 @@ def report(results: dict) -> str:
     p99_target = _target("p99_ms", n)
     rows.append(_row(f"search p50 / p95 ({svc['n']} queries)", f"{svc['p50_ms']:.2f} / {svc['p95_ms']:.2f} ms",
                      "", None))
-    rows.append(_row("search p99", f"{svc['p99_ms']:.2f} ms ({p99_target / svc['p99_ms']:.2f}x target)",
+    rows.append(_row("search p99", f"{svc['p99_ms']:.2f} ms ({svc['p99_ms'] / p99_target:.2f}x the target)",
                      f"<= {p99_target:.0f} ms", svc["p99_ms"] <= p99_target))
     naive = results["naive"]
     rows.append(_row(f"naive p50 ({naive['n']} queries)", f"{naive['p50_ms']:,.0f} ms", "", None))

@@ -2,7 +2,7 @@
 
 Used by the HTML pages, the JSON API, the HSDS API and the benchmark alike.
 
-Candidates come from the ``(status, lat, lon)`` index through a bounding box; the radius test is a
+Candidates come from the covering ``(status, lat_cell, lon, ...)`` index through a bounding box; the radius test is a
 dot product of unit vectors (the cosine of the central angle), so no trigonometry runs in SQL and
 the same statement works on SQLite and PostgreSQL. Exact great-circle distances (geopy, sphere of
 6371.0088 km) are computed in Python for the rows a page shows and for ranking ties.
@@ -288,8 +288,9 @@ def _dot(lat: float, lon: float) -> ColumnElement[float]:
 class _Spatial:
     """How one engine finds clinics within a radius and orders them nearest first.
 
-    The portable form (SQLite, or PostgreSQL without PostGIS) uses the ``(status, lat, lon)`` index
-    through a bounding box and a dot product of unit vectors; PostGIS uses ``ST_DWithin`` on the
+    The portable form (SQLite, or PostgreSQL without PostGIS) reads the covering
+    ``(status, lat_cell, lon, ...)`` index through a bounding box (one longitude range per
+    one-degree latitude band) and tests a dot product of unit vectors; PostGIS uses ``ST_DWithin`` on the
     GiST-indexed ``clinic.geog`` column (a sphere: ``use_spheroid => false``).
     """
 
@@ -299,7 +300,8 @@ class _Spatial:
     def within(self, radius_mi: float) -> ColumnElement[bool]:
         south, north, west, east, wraps = geo.bounding_box(self.lat, self.lon, radius_mi)
         lon_cond = or_(Clinic.lon >= west, Clinic.lon <= east) if wraps else Clinic.lon.between(west, east)
-        return and_(Clinic.lat.is_not(None), Clinic.lat.between(south, north), lon_cond,
+        cells = list(range(math.floor(south), math.floor(north) + 1))
+        return and_(Clinic.lat_cell.in_(cells), lon_cond, Clinic.lat.between(south, north),
                     _dot(self.lat, self.lon) >= geo.cos_of_radius(radius_mi))
 
     def nearest_first(self):
@@ -351,7 +353,8 @@ def within_radius(lat: float, lon: float, radius_mi: float) -> ColumnElement[boo
 
 
 def serves_state(state: str) -> ColumnElement[bool]:
-    return exists().where(ClinicAtHomeState.clinic_id == Clinic.id, ClinicAtHomeState.state == state)
+    # IN (not a correlated EXISTS) lets the engine start from the state's few at-home programmes.
+    return Clinic.id.in_(select(ClinicAtHomeState.clinic_id).where(ClinicAtHomeState.state == state))
 
 
 def _name_key():

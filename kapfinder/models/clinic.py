@@ -36,8 +36,9 @@ def derived_columns(values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if values.get("lat") is not None and values.get("lon") is not None:
         out["ux"], out["uy"], out["uz"] = unit_vector(values["lat"], values["lon"])
+        out["lat_cell"] = math.floor(values["lat"])
     else:
-        out["ux"] = out["uy"] = out["uz"] = None
+        out["ux"] = out["uy"] = out["uz"] = out["lat_cell"] = None
     methods = vocab.METHODS.unmask(values.get("methods_mask") or 0)
     out["services_mask"] = vocab.SERVICES.mask(
         vocab.services_offered(methods, values.get("therapy"), bool(values.get("offers_evaluation"))))
@@ -72,6 +73,9 @@ class Clinic(Base):
     ux: Mapped[float | None] = mapped_column(Float)
     uy: Mapped[float | None] = mapped_column(Float)
     uz: Mapped[float | None] = mapped_column(Float)
+    # floor(lat): the index (status, lat_cell, lon, ...) turns a bounding box into one short
+    # longitude range scan per one-degree band instead of a scan of the whole latitude band.
+    lat_cell: Mapped[int | None] = mapped_column(Integer)
     timezone: Mapped[str | None] = mapped_column(String(64))
 
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164, e.g. +15125550100
@@ -122,7 +126,9 @@ class Clinic(Base):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        Index("ix_clinic_geo", "status", "lat", "lon"),
+        # Covering: the radius test and the filters are answered from the index alone.
+        Index("ix_clinic_cell", "status", "lat_cell", "lon", "lat", "ux", "uy", "uz", "settings_mask",
+              "methods_mask", "conditions_mask", "services_mask", "accepting_new_patients", "id"),
         Index("ix_clinic_name", func.lower(name)),
         Index("ix_clinic_status_confirmed", "status", "confirmed_at"),
     )
@@ -187,7 +193,8 @@ class ClinicInsurance(Base):
 
     clinic: Mapped[Clinic] = relationship(back_populates="insurance")
 
-    __table_args__ = (Index("ix_clinic_insurance_carrier_clinic", "carrier", "clinic_id"),
+    __table_args__ = (Index("ix_clinic_insurance_lookup", "carrier", "clinic_id", "service", "network",
+                            "plan_types_mask"),
                       Index("ix_clinic_insurance_clinic", "clinic_id"))
 
     plan_types = _mask_property("plan_types_mask", vocab.PLAN_TYPES)

@@ -1,10 +1,12 @@
 """Imports: flat CSV, HSDS JSON and HSDS CSV, all or nothing (docs/HSDS.md → Imports).
 
-Two passes over the input. The first reads every record, checks it and collects every problem
-(with file and line, or file and JSON pointer, and field) and every skipped record; if there is any
-problem, nothing is written. The second reads the input again and writes it in one transaction, in
-batches through ``kapfinder.bulk``. Records stream: neither pass holds the whole input in memory
-(HSDS CSV tables are joined in a temporary SQLite file).
+Two passes. The check pass reads the input once, checks every record and collects every problem
+(with file and line, or file and JSON pointer, and field) and every skipped record, keeping each
+checked record in a temporary file; if there is any problem, nothing is written. The writing pass
+reads the checked records back and writes them in one transaction, in batches: new listings through
+``kapfinder.bulk``, changes that need a moderator through ``kapfinder.listings``. Nothing holds the
+whole input in memory (HSDS CSV tables are joined in a temporary SQLite file, and so are the keys
+the duplicate checks remember).
 """
 from __future__ import annotations
 

@@ -60,7 +60,10 @@ def run(args: list[str], database: Path, instance: Path) -> tuple[float, float, 
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if process.returncode != 0:
-        raise SystemExit(f"`flask {' '.join(args)}` failed ({process.returncode}):\n{stdout[-2000:]}\n{stderr[-2000:]}")
+        # The exception lines first: a database error's message can end in megabytes of parameters.
+        errors = [line[:500] for line in stderr.splitlines() if re.match(r"^[\w.]+(Error|Exception): ", line)]
+        raise SystemExit(f"`flask {' '.join(args)}` failed ({process.returncode}):\n" + "\n".join(errors)
+                         + f"\n--- output ---\n{stdout[-2000:]}\n--- errors (end) ---\n{stderr[-1000:]}")
     return seconds, usage.ru_maxrss / 1024, stdout  # ru_maxrss is in KiB on Linux
 
 

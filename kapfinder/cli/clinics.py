@@ -46,14 +46,18 @@ def import_command(fmt: str | None, publish: bool, path: Path) -> None:
     session = db.session()
     bar_holder: dict = {}
 
+    def checking(count: int) -> None:
+        click.echo(f"\rChecked {count:,} record(s)", err=True, nl=False)
+
     def checked(report: importer.ImportReport) -> None:
+        click.echo(f"\rChecked {report.records:,} record(s)", err=True)
         if not report.problems and report.records:
             bar = click.progressbar(length=report.records, label="Importing", file=sys.stderr)
             bar_holder["bar"] = bar.__enter__()
 
     click.echo(f"Checking {path} ...", err=True)
     try:
-        report = importer.run_import(session, path, fmt, publish=publish, checked=checked,
+        report = importer.run_import(session, path, fmt, publish=publish, checked=checked, checking=checking,
                                      progress=lambda n: bar_holder["bar"].update(n) if "bar" in bar_holder else None)
     finally:
         if "bar" in bar_holder:

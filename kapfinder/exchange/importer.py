@@ -553,7 +553,7 @@ def _tabular_items(store: TabularStore) -> Iterator[Item]:
 # --- the two passes ---------------------------------------------------------------------------------
 
 def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report: ImportReport,
-           spool: IO[bytes] | None = None) -> None:
+           spool: IO[bytes] | None = None, checking: Callable[[int], None] | None = None) -> None:
     """Check every record; while nothing is wrong, keep each checked record in ``spool`` for writing."""
     empty = session.scalar(select(Clinic.id).limit(1)) is None
     seen = Seen()
@@ -581,6 +581,8 @@ def _check(session: Session, items: Iterator[Item], gazetteer: Gazetteer, report
         finish(record, rp, gazetteer)
         report.problems += rp.items
         report.records += 1
+        if checking is not None and report.records % 1000 == 0:
+            checking(report.records)
         cid = record.id
         if cid:
             first = seen.first("id", cid, where)
@@ -652,8 +654,10 @@ def _items(fmt: str, path: Path, store: TabularStore | None) -> Iterator[Item]:
 
 def run_import(session: Session, path: str | Path, fmt: str | None = None, *, publish: bool = False,
                now: datetime | None = None, progress: Callable[[int], None] | None = None,
-               checked: Callable[[ImportReport], None] | None = None) -> ImportReport:
-    """Check, then (if nothing is wrong) store. ``checked`` is called between the passes.
+               checked: Callable[[ImportReport], None] | None = None,
+               checking: Callable[[int], None] | None = None) -> ImportReport:
+    """Check, then (if nothing is wrong) store. ``checking(n)`` is called every 1,000 records checked,
+    ``checked(report)`` between the passes and ``progress(n)`` as batches of ``n`` records are written.
 
     The input is read once. The check pass keeps each checked record in a temporary file on disk
     (not in memory); the writing pass reads them back, so exactly what was checked is stored.
@@ -681,7 +685,7 @@ def run_import(session: Session, path: str | Path, fmt: str | None = None, *, pu
             store.load()
         spool = stack.enter_context(tempfile.TemporaryFile(prefix="kapfinder-import-"))
         gazetteer = Gazetteer(session)
-        _check(session, _items(fmt, path, store), gazetteer, report, spool)
+        _check(session, _items(fmt, path, store), gazetteer, report, spool, checking)
         session.rollback()
         if checked:
             checked(report)

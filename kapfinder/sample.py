@@ -301,7 +301,7 @@ def _clinic(rng: random.Random, n: int, z: ZipPoint, now: datetime, slugs: _Slug
     licenses = [] if therapy == "medication-only" else (
         _pick_some(rng, {"lcsw": 0.4, "lmft": 0.3, "lpc": 0.3, "psyd": 0.2, "phd": 0.2, "md": 0.1}) or ["lcsw"])
     accepting = rng.choices((True, False, None), weights=(80, 15, 5))[0]
-    host = f"{slug}.example"
+    host = f"{slug[:63].rstrip('-')}.example"  # a DNS label holds at most 63 characters
     street = f"{rng.randint(10, 9899)} {rng.choice(_STREETS)} {rng.choice(_STREET_TYPES)}"
     if rng.random() < 0.4:
         street += f", Suite {rng.randint(1, 4)}{rng.randint(0, 2)}{rng.randint(0, 9)}"

@@ -353,18 +353,26 @@ class LoadResult:
 
 def load(session: Session, count: int = DEFAULT_CLINICS, seed: int = DEFAULT_SEED, *,
          now: datetime | None = None, batch_size: int = bulk.BATCH_SIZE) -> LoadResult:
-    """Replace every sample listing with ``count`` new ones, in one write transaction."""
+    """Replace the unclaimed sample listings with ``count`` new ones, in one write transaction.
+
+    A sample listing an owner has claimed is theirs now: it is kept, and the generated clinic that
+    would reuse its id is left out.
+    """
     started = time.perf_counter()
     now = now or utcnow()
     with write_transaction(session):
         conn = session.connection()
         existing = session.scalar(select(func.count()).select_from(Clinic)) or 0
         with bulk.loading_cache(conn, bulk.cache_kib_for(existing + count)):
-            deleted = bulk.delete_clinics(conn, Clinic.__table__.c.sample.is_(True))
+            table = Clinic.__table__.c
+            deleted = bulk.delete_clinics(conn, table.sample.is_(True) & table.owner_id.is_(None))
             taken = conn.scalars(select(Clinic.slug).where(Clinic.slug.is_not(None))).all()
+            kept = set(conn.scalars(select(Clinic.id).where(Clinic.sample.is_(True))).all())
             zips = standard_zips(conn)
-            inserted = bulk.insert_clinics(conn, generate(zips, count, seed, now, taken),
-                                           batch_size=batch_size, now=now)
+            rows = generate(zips, count, seed, now, taken)
+            if kept:
+                rows = (row for row in rows if row.clinic["id"] not in kept)
+            inserted = bulk.insert_clinics(conn, rows, batch_size=batch_size, now=now)
     with write_transaction(session):
         bulk.analyze(session)
     return LoadResult(deleted, inserted, time.perf_counter() - started)

@@ -223,3 +223,21 @@ def test_a_patient_finds_sample_clinics_near_their_zip(loaded, db_session):
     nearest = page.hits[0]
     assert nearest.distance_mi is not None and nearest.distance_mi < 0.01
     assert clinic.id in ids or page.total > len(page.hits)
+
+
+def test_a_reload_keeps_a_sample_listing_its_owner_claimed(runner, db_session):
+    from kapfinder.accounts import create_user
+
+    assert runner.invoke(args=["sample", "load", "--clinics", "20"]).exit_code == 0
+    owner = create_user(db_session, "owner@clinic.example", "a long enough passphrase", role="owner")
+    claimed = db_session.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+    claimed.owner_id, claimed.name = owner.id, "Renamed by its owner"
+    db_session.commit()
+    claimed_id = claimed.id
+
+    result = runner.invoke(args=["sample", "load", "--clinics", "20"])
+    assert result.exit_code == 0, result.output
+    db_session.expire_all()
+    kept = db_session.get(Clinic, claimed_id)
+    assert kept is not None and kept.name == "Renamed by its owner" and kept.sample
+    assert db_session.scalar(select(func.count()).select_from(Clinic)) == 20

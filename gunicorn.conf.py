@@ -21,8 +21,8 @@ timeout = 30  # a worker silent this long is killed and replaced
 graceful_timeout = 30  # in-flight requests get this long on reload or shutdown
 keepalive = 5  # behind a proxy that reuses connections
 # Recycle workers now and then so a slow leak can never grow without bound.
-max_requests = 2000
-max_requests_jitter = 200
+max_requests = 20000
+max_requests_jitter = 2000
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 limit_request_line = 4094

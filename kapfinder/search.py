@@ -34,6 +34,8 @@ PARAMETERS = ("location", "lat", "lon", "radius", "method", "insurance", "plan_t
 REPEATABLE = {"method", "condition"}
 API_ONLY = {"lat", "lon", "per_page"}
 RADIUS_CHOICES = (5, 10, 25, 50, 100, 250)
+# Deeper than this, a page's rows are not worth sending back just to find its last distance.
+_MAX_RANKED_ROWS = 5000
 # Slack on the ranking bucket edge: float error of a dot product near 1 is ~10 cm.
 _EDGE_SLACK_MI = 0.001
 
@@ -382,15 +384,28 @@ def _ids_in_order(session: Session, conds, order_by, offset: int, limit: int) ->
     return list(session.scalars(stmt))
 
 
-def _distance_slice(session: Session, conds, spatial: _Spatial, start: int, stop: int,
-                    cutoff: datetime) -> list[tuple[str, float]]:
-    """Rows [start, stop) of the distance ranking: rounded distance, not stale first, newest
-    confirmation, name, id. SQL orders by exact distance; Python settles rounding-bucket ties."""
+def _count_and_last(session: Session, conds, spatial: _Spatial, stop: int) -> tuple[int, float | None]:
+    """In one pass: how many rows match, and the distance (miles) of row ``stop`` - 1 in exact
+    distance order (or of the farthest row when fewer match)."""
     order, value, to_miles = spatial.nearest_first()
-    last = session.scalar(select(value).where(*conds).order_by(order).offset(stop - 1).limit(1))
-    if last is None:
-        return []
-    edge_mi = geo.round_tenth(to_miles(last)) + 0.05 + _EDGE_SLACK_MI
+    rows = session.execute(select(value, func.count().over()).where(*conds).order_by(order).limit(stop)).all()
+    if not rows:
+        return 0, None
+    return rows[0][1], to_miles(rows[-1][0])
+
+
+def _distance_at(session: Session, conds, spatial: _Spatial, index: int) -> float:
+    """The distance (miles) of row ``index`` in exact distance order (for deep pages)."""
+    order, value, to_miles = spatial.nearest_first()
+    return to_miles(session.scalar(select(value).where(*conds).order_by(order).offset(index).limit(1)))
+
+
+def _distance_slice(session: Session, conds, spatial: _Spatial, start: int, stop: int,
+                    last_mi: float, cutoff: datetime) -> list[tuple[str, float]]:
+    """Rows [start, stop) of the distance ranking: rounded distance, not stale first, newest
+    confirmation, name, id. SQL ordered by exact distance up to ``last_mi``; Python settles the
+    ties inside a 0.1-mile rounding bucket."""
+    edge_mi = geo.round_tenth(last_mi) + 0.05 + _EDGE_SLACK_MI
     rows = session.execute(
         select(Clinic.id, Clinic.lat, Clinic.lon, Clinic.confirmed_at, Clinic.name)
         .where(*conds, spatial.within(edge_mi))).all()
@@ -448,17 +463,25 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
             if group1 is not None:
                 group2.append(not_(distance_cond))
 
-    n1 = _count(session, group1) if group1 is not None else 0
-    n2 = _count(session, group2) if group2 is not None else 0
-    total = n1 + n2
     per_page = criteria.per_page
     offset = (criteria.page - 1) * per_page
+    last_mi = None
+    if group1 is None:
+        n1 = 0
+    elif sort == "distance" and offset < _MAX_RANKED_ROWS:
+        n1, last_mi = _count_and_last(session, group1, spatial, offset + per_page)
+    else:
+        n1 = _count(session, group1)
+    n2 = _count(session, group2) if group2 is not None else 0
+    total = n1 + n2
     picked: list[tuple[str, float | None, str | None]] = []
     if group1 is not None and offset < n1:
         stop = min(offset + per_page, n1)
         if sort == "distance":
+            if last_mi is None:
+                last_mi = _distance_at(session, group1, spatial, stop - 1)
             picked += [(cid, d, match1) for cid, d in
-                       _distance_slice(session, group1, spatial, offset, stop, cutoff)]
+                       _distance_slice(session, group1, spatial, offset, stop, last_mi, cutoff)]
         else:
             if sort == "verified":
                 order = by_verified + ([spatial.nearest_first()[0]] if spatial else []) + by_name

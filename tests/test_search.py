@@ -277,3 +277,16 @@ def test_postgresql_searches_through_postgis_and_sqlite_through_the_index(db_ses
     from kapfinder.search import has_postgis
 
     assert has_postgis(db_session) is (db_session.get_bind().dialect.name == "postgresql")
+
+
+def test_deep_pages_rank_like_the_first_ones(db_session, make_clinic, monkeypatch):
+    """Past the depth where one query returns the rows before a page, the ranking is the same."""
+    from kapfinder import search as search_module
+
+    for i in range(9):
+        make_clinic(name=f"Clinic {i}", lat=30.2713 + i * 0.01, lon=-97.7426)
+    crit = lambda page: parse_criteria(args(location="78701", per_page=2, page=page), api=True)
+    shallow = [h.clinic.id for p in range(1, 6) for h in search(db_session, crit(p)).hits]
+    monkeypatch.setattr(search_module, "_MAX_RANKED_ROWS", 0)
+    deep = [h.clinic.id for p in range(1, 6) for h in search(db_session, crit(p)).hits]
+    assert deep == shallow and len(shallow) == 9

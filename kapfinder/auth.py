@@ -27,6 +27,7 @@ from flask_wtf.csrf import CSRFError
 
 from . import accounts
 from .extensions import db, login_manager
+from .web import json_error, wants_json
 
 SESSION_IDLE = timedelta(minutes=60)
 SESSION_MAX = timedelta(hours=24)
@@ -112,7 +113,7 @@ def _load_user(session_id: str):
 
 def _unauthorized():
     log_event("access_denied", None, "signed_out", path=request.path)
-    if request.path.startswith(("/api/", "/hsds")):
+    if wants_json():
         abort(401)
     return redirect(url_for("account.sign_in", next=request.path))
 
@@ -225,7 +226,6 @@ def init_auth(app: Flask) -> None:
         log_event("csrf_failure", current_account_id(), "refused", path=request.path)
         message = _("This form has expired or did not come from this site. "
                     "Go back, reload the page and try again.")
-        if request.path.startswith(("/api/", "/hsds")):
-            from .views.errors import json_error
+        if wants_json():
             return json_error(400, "csrf_failed", message)
         return render_template("errors/error.html", status=400, message=message), 400

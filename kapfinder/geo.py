@@ -108,9 +108,7 @@ def normalise_place(text: str) -> str:
 
 def state_code(text: str) -> str | None:
     """"tx", "Texas", " TEXAS " → "TX"; anything else → None."""
-    key = normalise_place(text)
-    # normalise_place turns "st" into "saint"; no state is called that, so undo nothing.
-    return _STATE_BY_KEY.get(key)
+    return _STATE_BY_KEY.get(normalise_place(text))
 
 
 # --- gazetteer build (used by the data migration) ---------------------------------------------

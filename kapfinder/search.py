@@ -109,10 +109,6 @@ class SearchHit:
     def distance_mi_rounded(self) -> float | None:
         return None if self.distance_mi is None else geo.round_tenth(self.distance_mi)
 
-    @property
-    def distance_km_rounded(self) -> float | None:
-        return None if self.distance_mi is None else geo.round_tenth(geo.mi_to_km(self.distance_mi))
-
 
 @dataclass
 class SearchPage:
@@ -134,8 +130,8 @@ class SearchPage:
         q.pop("lon")
         q["location"] = self.location.as_json() if self.location else None
         q["sort"] = self.sort
-        if not self.location or self.location.kind == "state":
-            q["radius"] = None if not self.location else q["radius"]
+        if self.location is None:
+            q["radius"] = None  # no location, no radius
         return q
 
     @property
@@ -333,7 +329,7 @@ def spatial_for(session: Session, lat: float, lon: float) -> _Spatial:
     return _PostGIS(lat, lon) if has_postgis(session) else _Spatial(lat, lon)
 
 
-_POSTGIS_BY_URL: dict[str, bool] = {}
+_POSTGIS_BY_URL: dict[Any, bool] = {}
 
 
 def has_postgis(session: Session) -> bool:
@@ -341,17 +337,12 @@ def has_postgis(session: Session) -> bool:
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return False
-    url = bind.url.render_as_string(hide_password=True)
+    url = bind.url
     if url not in _POSTGIS_BY_URL:
         _POSTGIS_BY_URL[url] = bool(session.scalar(text(
             "SELECT count(*) FROM information_schema.columns "
             "WHERE table_name = 'clinic' AND column_name = 'geog' AND table_schema = current_schema()")))
     return _POSTGIS_BY_URL[url]
-
-
-def within_radius(lat: float, lon: float, radius_mi: float) -> ColumnElement[bool]:
-    """Portable radius test (bounding box on the index, then a dot product)."""
-    return _Spatial(lat, lon).within(radius_mi)
 
 
 def serves_state(state: str) -> ColumnElement[bool]:

@@ -5,13 +5,39 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g, jsonify, request
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import text
 
 from . import mapsvg, vocab
 from .extensions import db
 
 request_log = logging.getLogger("kapfinder.request")
+
+#: Paths that answer JSON for every error, 500 included.
+JSON_PREFIXES = ("/api/", "/hsds")
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def json_error(status: int, code: str, message: str, field: str | None = None, **extra) -> Response:
+    """The API's error shape: ``{"error": {"code", "message", "field", ...}}``."""
+    response = jsonify({"error": {"code": code, "message": message, "field": field, **extra}})
+    response.status_code = status
+    return response
+
+
+def content_security_policy(tile_url: str | None) -> str:
+    """``default-src 'self'``; a configured tile server's origin is added to ``img-src`` only."""
+    img_src = "'self' data:"
+    if tile_url:
+        parts = urlsplit(tile_url)
+        img_src += f" {parts.scheme}://{parts.netloc}"
+    return (f"default-src 'self'; img-src {img_src}; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'")
 
 
 def register(app: Flask) -> None:
@@ -28,18 +54,11 @@ def register(app: Flask) -> None:
     def _start_timer():
         g.request_started = time.perf_counter()
 
+    csp = content_security_policy(app.config.get("TILE_URL"))
+
     @app.after_request
     def _headers_and_log(response):
-        tile_url = app.config.get("TILE_URL")
-        img_src = "'self' data:"
-        if tile_url:
-            from urllib.parse import urlsplit
-            parts = urlsplit(tile_url)
-            img_src += f" {parts.scheme}://{parts.netloc}"
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            f"default-src 'self'; img-src {img_src}; object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'; form-action 'self'")
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

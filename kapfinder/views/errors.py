@@ -1,27 +1,15 @@
 """Error pages: JSON under /api/v1 and /hsds (every status, 500 included), friendly HTML elsewhere."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from ..errors import KapfinderError
 from ..messages import error_message
-
-JSON_PREFIXES = ("/api/", "/hsds")
+from ..web import json_error, wants_json
 CODES = {400: "invalid_parameter", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
          413: "payload_too_large", 422: "unprocessable", 429: "rate_limited", 500: "server_error"}
-
-
-def wants_json() -> bool:
-    return request.path.startswith(JSON_PREFIXES)
-
-
-def json_error(status: int, code: str, message: str, field: str | None = None, **extra):
-    body = {"error": {"code": code, "message": message, "field": field, **extra}}
-    response = jsonify(body)
-    response.status_code = status
-    return response
 
 
 def kapfinder_error_response(err: KapfinderError):

@@ -55,10 +55,10 @@ def test_gunicorn_will_not_serve_production_without_a_secret(migrated, instance_
     assert "KAPFINDER_SECRET_KEY must be set" in done.stdout + done.stderr
 
 
-def _app_with(app_config, **settings):
+def _app_with(app_config, create, **settings):
     for key, value in settings.items():
         setattr(app_config, key, value)
-    app = create_app(app_config)
+    app = create(app_config)
 
     @app.post("/api/test-only/echo-size")
     @csrf.exempt
@@ -78,21 +78,12 @@ def _app_with(app_config, **settings):
 
 
 @pytest.fixture
-def make_app(app_config):
-    from kapfinder.extensions import db
-
-    apps = []
-
+def make_app(app_config, other_app):
+    """Apps with settings of the test's choosing; ``other_app`` closes their engines afterwards."""
     def make(**settings):
-        app = _app_with(app_config, **settings)
-        apps.append(app)
-        return app
+        return _app_with(app_config, other_app, **settings)
 
-    yield make
-    for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return make
 
 
 def test_without_proxy_hops_forwarded_headers_are_ignored(make_app):

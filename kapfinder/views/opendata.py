@@ -7,11 +7,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, current_app, render_template, send_from_directory
+
+from ..exchange.common import FLAT_CSV_NAME, LICENSE_NAME
 
 bp = Blueprint("opendata", __name__)
+#: What ``flask clinics export`` writes under instance/exports/, and the files of each worth listing.
+EXPORTS = (
+    ("csv", FLAT_CSV_NAME, ()),
+    ("hsds-json", "hsds-json", ("taxonomies.json", LICENSE_NAME)),
+    ("hsds-csv", "hsds-csv", ("datapackage.json", LICENSE_NAME)),
+)
 
 TYPES = {".csv": "text/csv", ".json": "application/json", ".txt": "text/plain"}
+
+
+@bp.get("/open-data/")
+def index():
+    """The downloads that exist now, the HSDS API, and the licence."""
+    exports = Path(current_app.instance_path) / "exports"
+    available = []
+    for fmt, name, files in EXPORTS:
+        path = exports / name
+        if path.exists():
+            available.append({"format": fmt, "name": name, "is_dir": path.is_dir(),
+                              "files": [f for f in files if (path / f).is_file()]})
+    return render_template("opendata/index.html", available=available,
+                           top_license=(exports / LICENSE_NAME).is_file(),
+                           license=current_app.config.get("DATA_LICENSE"),
+                           attribution=current_app.config.get("DATA_ATTRIBUTION"))
 
 
 @bp.get("/open-data/<path:filename>")

@@ -25,6 +25,7 @@ PUBLIC_PAGES = {
     "learn-insurance": "/learn/insurance",
     "learn-vetting": "/learn/vetting",
     "about": "/about",
+    "open-data": "/open-data/",
     "not-found": "/clinics/no-such-clinic",
     "sign-in": "/account/sign-in",
     "sign-up": "/account/sign-up",

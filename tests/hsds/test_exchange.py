@@ -141,3 +141,19 @@ def test_import_without_publish_is_pending_and_unowned(runner, db_session, direc
     assert result.exit_code == 0, result.output
     statuses = db_session.execute(select(Clinic.status, Clinic.owner_id)).all()
     assert statuses == [("pending", None), ("pending", None)]
+
+
+def test_open_data_page_lists_the_published_downloads_and_the_licence(runner, client, directory):
+    status, _mime, body = fetch(client, "/open-data/")
+    page = body.decode()
+    assert status == 200 and "CC-BY-4.0" in page and 'href="/hsds/"' in page
+    assert "No download has been published yet" in page
+    for fmt in ("csv", "hsds-csv"):
+        assert runner.invoke(args=["clinics", "export", "--format", fmt]).exit_code == 0
+    page = fetch(client, "/open-data/")[2].decode()
+    assert 'href="/open-data/kapfinder.csv"' in page
+    assert 'href="/open-data/hsds-csv/datapackage.json"' in page
+    assert 'href="/open-data/LICENSE.txt"' in page
+    assert "hsds-json" not in page  # not exported, not offered
+    for link in ('/open-data/kapfinder.csv', '/open-data/hsds-csv/datapackage.json'):
+        assert fetch(client, link)[0] == 200

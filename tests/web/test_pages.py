@@ -6,7 +6,7 @@ import pytest
 from fixtures.pages import get_page, hrefs, tags, text_of, texts  # noqa: F401  (get_page is a fixture)
 from kapfinder import vocab
 
-PAGES = ["/", "/search", "/search?location=78701", "/learn/methods", "/learn/vetting", "/about"]
+PAGES = ["/", "/search", "/search?location=78701", "/learn/methods", "/learn/vetting", "/about", "/open-data/"]
 
 
 @pytest.mark.parametrize("url", PAGES)

@@ -47,3 +47,10 @@ proxy_allow_ips = ""
 # gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be shared by every gunicorn the
 # same user runs on a machine; kapfinder does not use it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Each worker builds its search index before it accepts a request."""
+    from kapfinder.serving import warm_search_index
+
+    warm_search_index(worker.wsgi)

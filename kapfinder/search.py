@@ -18,7 +18,8 @@ from sqlalchemy import and_, case, exists, func, literal_column, not_, or_, sele
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import geo, vocab
+from . import geo, searchindex, vocab
+from .cards import ClinicCard, load_cards
 from .coverage import coverage_for
 from .errors import InvalidParameter
 from .models import STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, unit_vector, utcnow
@@ -100,7 +101,7 @@ class SearchCriteria:
 
 @dataclass
 class SearchHit:
-    clinic: Clinic
+    clinic: ClinicCard
     distance_mi: float | None
     match: str | None  # "distance", "state", or None without a location
     coverage: list[dict[str, Any]] | None = None
@@ -412,10 +413,13 @@ def _distance_slice(session: Session, conds, spatial: _Spatial, start: int, stop
     return [(rid, d) for _k, d, rid in ranked[start:stop]]
 
 
-def search(session: Session, criteria: SearchCriteria, now: datetime | None = None, cache=None) -> SearchPage:
+def search(session: Session, criteria: SearchCriteria, now: datetime | None = None, cache=None,
+           use_index: bool = True) -> SearchPage:
     """Run a search. Raises UnknownLocation, AmbiguousLocation or InvalidParameter for the location.
 
     ``cache`` (optional, see ``kapfinder.cache``) keeps gazetteer answers between requests.
+    ``use_index``: answer distance-ranked searches from the in-memory index (``searchindex``) when it
+    is current for what ``session`` sees; otherwise, and for every other search, SQL answers.
     """
     now = now or utcnow()
     cutoff = now - STALE_AFTER
@@ -425,12 +429,19 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
     elif criteria.lat is not None and criteria.lon is not None:
         loc = geo.resolve_point(session, criteria.lat, criteria.lon, field="lat")
 
-    base = filter_conditions(criteria)
     with_point = loc is not None and loc.has_point
-    spatial = spatial_for(session, loc.lat, loc.lon) if with_point else None
     sort = criteria.sort or ("distance" if with_point else "name")
     if sort == "distance" and not with_point:
         sort = "name"
+    if use_index and sort == "distance":
+        look = searchindex.lookup(session)
+        if look.snapshot is not None:
+            return _search_index(session, look, criteria, loc, now)
+    else:
+        look = None
+
+    base = filter_conditions(criteria)
+    spatial = spatial_for(session, loc.lat, loc.lon) if with_point else None
 
     by_name = [_name_key(), Clinic.id]
     by_verified = [Clinic.confirmed_at.is_(None), Clinic.confirmed_at.desc()]
@@ -486,26 +497,119 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
             picked += [(cid, None, "state") for cid in
                        _ids_in_order(session, group2, order2, start2, per_page - len(picked))]
 
-    hits = _load_hits(session, picked, loc if with_point else None, criteria)
+    hits = _load_hits(session, picked, loc if with_point else None, criteria, look)
     pages = math.ceil(total / per_page) if total else 0
     return SearchPage(criteria=criteria, location=loc, sort=sort, total=total, page=criteria.page,
                       per_page=per_page, pages=pages, hits=hits, distance_total=n1, state_total=n2)
 
 
+def _cards(session: Session, ids: Sequence[str], look: searchindex.Lookup | None) -> dict[str, ClinicCard]:
+    """Cards for ``ids``, from this process's cache when the session sees what the index saw."""
+    cache = look.cached_cards() if look is not None else None
+    if cache is None:
+        return load_cards(session, ids)
+    missing = [cid for cid in ids if cid not in cache]
+    if missing:
+        if len(cache) + len(missing) > searchindex.CARD_CACHE_SIZE:
+            cache.clear()
+        cache.update(load_cards(session, missing))
+    return {cid: cache[cid] for cid in ids if cid in cache}
+
+
 def _load_hits(session: Session, picked, point: geo.ResolvedLocation | None,
-               criteria: SearchCriteria) -> list[SearchHit]:
+               criteria: SearchCriteria, look: searchindex.Lookup | None = None) -> list[SearchHit]:
     if not picked:
         return []
-    ids = [cid for cid, _d, _m in picked]
-    clinics = {c.id: c for c in session.scalars(
-        select(Clinic).where(Clinic.id.in_(ids)).options(
-            selectinload(Clinic.insurance), selectinload(Clinic.prices), selectinload(Clinic.at_home_state_rows)))}
+    cards = _cards(session, [cid for cid, _d, _m in picked], look)
     hits = []
     for cid, distance, match in picked:
-        clinic = clinics[cid]
+        clinic = cards[cid]
         if match == "distance" and distance is None and point is not None:
             distance = geo.distance_mi(point.lat, point.lon, clinic.lat, clinic.lon)
         coverage = coverage_for(clinic, criteria.insurance, criteria.plan_type) if criteria.insurance else None
         hits.append(SearchHit(clinic, distance if match == "distance" else None, match, coverage))
     return hits
 
+
+# --- the in-memory index path ----------------------------------------------------------------------
+
+def _index_filters(criteria: SearchCriteria) -> searchindex.Filters:
+    return searchindex.Filters(
+        methods=vocab.METHODS.mask(criteria.methods), conditions=vocab.CONDITIONS.mask(criteria.conditions),
+        accepting=criteria.accepting, carrier=criteria.insurance,
+        coverage_bits=searchindex.coverage_bits(criteria.service, criteria.plan_type) if criteria.insurance else 0)
+
+
+def _search_index(session: Session, look: searchindex.Lookup, criteria: SearchCriteria,
+                  loc: geo.ResolvedLocation, now: datetime) -> SearchPage:
+    """The distance-ranked search of ``search`` answered by the index: same groups, order and totals."""
+    import numpy as np
+
+    snap = look.snapshot
+    cutoff = now - STALE_AFTER
+    f = _index_filters(criteria)
+    in_clinic = criteria.setting in (None, "in-clinic")
+    at_home = criteria.setting in (None, "at-home") and bool(loc.state)
+    empty = np.empty(0, dtype=np.int64)
+    pos1, dots1 = snap.within(loc.lat, loc.lon, criteria.radius, f) if in_clinic else (empty, np.empty(0))
+    pos2, confirmed2 = snap.in_state_at_home(loc.state, f) if at_home else (empty, empty)
+    if at_home and in_clinic and len(pos2):
+        keep = ~snap.near(pos2, loc.lat, loc.lon, criteria.radius)
+        pos2, confirmed2 = pos2[keep], confirmed2[keep]
+    n1, n2 = len(pos1), len(pos2)
+    per_page = criteria.per_page
+    offset = (criteria.page - 1) * per_page
+    picked: list[tuple[str, float | None, str | None]] = []
+    cards: dict[str, ClinicCard] = {}
+    if offset < n1:
+        ranked, cards = _index_slice(session, look, pos1, dots1, offset, min(offset + per_page, n1), loc, cutoff)
+        picked += ranked
+    if at_home and len(picked) < per_page:
+        start2 = max(0, offset - n1)
+        if start2 < n2:
+            stale = confirmed2 < int(cutoff.timestamp() * 1_000_000)
+            order = np.concatenate([np.flatnonzero(~stale), np.flatnonzero(stale)])
+            take = order[start2:start2 + per_page - len(picked)]
+            picked += [(cid, None, "state") for cid in snap.id_at(pos2[take])]
+    hits = _load_hits(session, picked, loc, criteria, look)
+    total = n1 + n2
+    return SearchPage(criteria=criteria, location=loc, sort="distance", total=total, page=criteria.page,
+                      per_page=per_page, pages=math.ceil(total / per_page) if total else 0, hits=hits,
+                      distance_total=n1, state_total=n2)
+
+
+def _index_slice(session: Session, look: searchindex.Lookup, pos, dots, start: int, stop: int,
+                 loc: geo.ResolvedLocation, cutoff: datetime):
+    """Rows [start, stop) of the distance ranking among ``pos``: rounded distance, not stale first,
+    newest confirmation, name, id. The dot products place every row to within ``EDGE_SLACK_MI``;
+    rows in the 0.1-mile buckets the page touches (and a hair either side) are ranked exactly from
+    their cards, and the rows nearer than those buckets are only counted."""
+    import numpy as np
+
+    radius_mi = geo.EARTH_RADIUS_MI
+    slack = searchindex.EDGE_SLACK_MI
+    snap = look.snapshot
+    kth = sorted({start, stop - 1})
+    part = -np.partition(-dots, kth)
+    first_mi = radius_mi * math.acos(max(-1.0, min(1.0, float(part[start]))))
+    last_mi = radius_mi * math.acos(max(-1.0, min(1.0, float(part[stop - 1]))))
+    low_edge = geo.round_tenth(max(0.0, first_mi - slack)) - 0.05
+    high_edge = geo.round_tenth(last_mi + slack) + 0.05
+    if low_edge - slack > 0:
+        before_mask = dots > math.cos((low_edge - slack) / radius_mi)
+        before = int(np.count_nonzero(before_mask))
+        window = ~before_mask
+    else:
+        before, window = 0, np.ones(len(dots), dtype=bool)
+    window &= dots >= math.cos(min(math.pi, (high_edge + slack) / radius_mi))
+    ids = snap.id_at(pos[window])
+    cards = _cards(session, ids, look)
+
+    def key(card):
+        d = geo.distance_mi(loc.lat, loc.lon, card.lat, card.lon)
+        stale = card.confirmed_at is None or card.confirmed_at < cutoff
+        confirmed = card.confirmed_at.timestamp() if card.confirmed_at else float("-inf")
+        return (geo.round_tenth(d), stale, -confirmed, _py_name_key(card.name), card.id), d
+
+    ranked = sorted((key(cards[cid]) for cid in ids if cid in cards), key=lambda t: t[0])
+    return [(k[4], d, "distance") for k, d in ranked[start - before:stop - before]], cards

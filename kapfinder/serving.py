@@ -117,3 +117,18 @@ class PrivateLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
 
     def log(self, lvl, msg, *args, **kwargs):
         super().log(lvl, self._clean(msg, args), **kwargs)
+
+
+def warm_search_index(app: Flask) -> None:
+    """Build the in-memory search index before a worker takes requests (gunicorn's post_worker_init):
+    a few seconds at a million clinics, paid once per worker instead of by a patient."""
+    if not app.config.get("SEARCH_INDEX", True):
+        return
+    from .extensions import db
+    from .searchindex import warm
+
+    with app.app_context():
+        try:
+            warm(db.engine)
+        except Exception:  # a database that is not there yet: the first search builds it
+            logging.getLogger(__name__).exception("search index: warm-up failed")

@@ -110,6 +110,18 @@ def restore(engine: Engine, source: Path) -> None:
     else:
         raise click.ClickException(f"Restores are not supported on {engine.dialect.name}.")
     engine.dispose()
+    _new_search_epoch(engine)
+
+
+def _new_search_epoch(engine: Engine) -> None:
+    """Search indexes in running processes rebuild: the restored generation counter may repeat one
+    they saw with other data (a backup from before migration 0007 has no search_state: nothing to do)."""
+    from ..searchindex import has_state_table, new_epoch
+
+    with engine.begin() as conn:
+        if has_state_table(conn):
+            new_epoch(conn)
+    engine.dispose()
 
 
 def clinic_count(engine: Engine) -> int:

@@ -41,7 +41,8 @@ def _open_data_cors(response):
 def clinics():
     criteria = parse_criteria(request.args.to_dict(flat=False), api=True)
     now = utcnow()
-    page = search(db.session, criteria, now=now, cache=current_app.extensions.get("kapfinder_cache"))
+    page = search(db.session, criteria, now=now, cache=current_app.extensions.get("kapfinder_cache"),
+                      use_index=current_app.config.get("SEARCH_INDEX", True))
     return jsonify(search_response(page, clinic_url, now=now))
 
 

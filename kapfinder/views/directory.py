@@ -58,7 +58,8 @@ def search_page():
     form = SearchForm(_display_args())
     args = request.args.to_dict(flat=False)
     try:
-        page = search(db.session, parse_criteria(args, api=False), cache=current_app.extensions.get("kapfinder_cache"))
+        page = search(db.session, parse_criteria(args, api=False), cache=current_app.extensions.get("kapfinder_cache"),
+                      use_index=current_app.config.get("SEARCH_INDEX", True))
     except KapfinderError as err:
         return _search_form_errors(form, [err, *_further_errors(args, err)])
     return render_template("directory/search.html", form=form, page=page, general_errors=[], location_choices=[],

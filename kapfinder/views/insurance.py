@@ -39,7 +39,8 @@ def lookup():
         criteria = parse_criteria(args.to_dict(flat=False), api=False)
         if criteria.insurance is None:
             raise InvalidParameter("insurance", "required")
-        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"))
+        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"),
+                      use_index=current_app.config.get("SEARCH_INDEX", True))
     except KapfinderError as err:
         return _form_error(err, form, context, "insurance/lookup.html", url_for("insurance.lookup"), args)
     label = vocab.CARRIERS.label(criteria.insurance)
@@ -70,7 +71,8 @@ def carrier(carrier: str):
         return render_template("insurance/carrier.html", **context)
     try:
         criteria = parse_criteria({"insurance": [carrier], **args.to_dict(flat=False)}, api=False)
-        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"))
+        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"),
+                      use_index=current_app.config.get("SEARCH_INDEX", True))
     except KapfinderError as err:
         return _form_error(err, form, context, "insurance/carrier.html", here, args)
     context.update(page=page, shows_sample=page.has_sample, now=utcnow(),

@@ -1,0 +1,475 @@
+"""The in-memory search index: every published clinic's position and filter columns as numpy arrays.
+
+No Flask here. ``search.py`` asks it for the clinics within a radius that pass the patient's filters,
+how many there are and which rows a page of the distance ranking needs; the database still answers
+everything a page shows (``cards``) and every search the index does not take (sorts by name or last
+verification, searches without a point).
+
+Why: counting tens of thousands of matches of a 250-mile search in SQL costs tens of milliseconds on
+SQLite and more on PostgreSQL; the same count over contiguous slices of sorted arrays costs well under
+one. Layout (n published clinics, those with coordinates first):
+
+* sorted by (``lat_cell``, lon), so a radius reads one contiguous slice per one-degree latitude band;
+* ``ux``/``uy``/``uz`` float64 unit vectors: a clinic is within the radius when the dot product with the
+  query point is ≥ cos(radius / R), the same test and the same float arithmetic as the SQL path;
+* one byte per filter column (settings, methods, conditions, services, accepting), a state code;
+* per carrier, the positions that carrier covers (sorted) and 32 coverage bits each: 8 per service,
+  one per plan type, all 8 when the row names no plan type;
+* per state, the at-home programmes serving it, in name order, with their confirmation times.
+
+Freshness: migration 0007 keeps ``search_state`` (epoch, generation) moving with every write to the
+clinic tables. A search reads it through its own session; the index is used only when it was built
+at exactly that state, from committed data on a connection of its own. A session that sees other
+data (its own uncommitted writes, or a commit newer than the index) is answered by SQL instead while
+the index rebuilds (in the background once a build takes longer than ``SYNC_BUILD_S``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from . import geo, vocab
+
+log = logging.getLogger(__name__)
+
+#: Rebuilds that took longer than this run in a background thread; searches use SQL meanwhile.
+SYNC_BUILD_S = 0.5
+#: Slack (miles) on bucket edges: the float error of a dot product near 1 is ~10 cm.
+EDGE_SLACK_MI = 0.001
+#: Cards kept per process (a card is a few KB).
+CARD_CACHE_SIZE = 20_000
+_FETCH = 50_000
+_CELLS = 181  # lat_cell -90 .. 90
+_LON_PAD = 1e-4  # degrees: float32 longitudes choose slices, float64 dot products decide
+_SERVICE_SHIFT = {slug: 8 * i for i, slug in enumerate(vocab.SERVICES.slugs)}
+_STATE_CODE = {slug: i for i, slug in enumerate(vocab.STATES.slugs)}
+_IN_CLINIC = vocab.SETTINGS.mask(["in-clinic"])
+_AT_HOME = vocab.SETTINGS.mask(["at-home"])
+_NO_TIME = np.iinfo(np.int64).min
+
+Token = tuple[str, int]
+
+
+# --- the state token ------------------------------------------------------------------------------
+
+_HAS_STATE: dict[Any, bool] = {}
+
+
+def has_state_table(bind: Session | Connection) -> bool:
+    """Whether migration 0007's ``search_state`` exists (asked once per database URL)."""
+    engine = bind if isinstance(bind, Connection) else bind.get_bind()
+    engine = engine.engine if isinstance(engine, Connection) else engine
+    url = engine.url
+    if url not in _HAS_STATE:
+        if engine.dialect.name == "postgresql":
+            sql = ("SELECT count(*) FROM information_schema.tables "
+                   "WHERE table_name = 'search_state' AND table_schema = current_schema()")
+        else:
+            sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'search_state'"
+        found = bool(bind.execute(text(sql)).scalar())
+        if not found:
+            return False  # asked again next time: the migration may run meanwhile
+        _HAS_STATE[url] = True
+    return _HAS_STATE[url]
+
+
+def read_token(bind: Session | Connection) -> Token | None:
+    row = bind.execute(text("SELECT epoch, generation FROM search_state WHERE id = 1")).first()
+    return (row[0], int(row[1])) if row else None
+
+
+def new_epoch(conn: Connection) -> None:
+    """After a restore: no index built before it may take the restored data for what it saw."""
+    conn.execute(text("UPDATE search_state SET epoch = :epoch WHERE id = 1"), {"epoch": str(uuid.uuid4())})
+
+
+# --- the snapshot ----------------------------------------------------------------------------------
+
+@dataclass
+class Filters:
+    """The filter groups of a search, as masks (0 = no filter)."""
+
+    methods: int = 0
+    conditions: int = 0
+    accepting: bool = False
+    carrier: str | None = None
+    coverage_bits: int = 0  # with carrier: the bits of the wanted services × plan types
+
+
+def coverage_bits(service: str | None, plan_type: str | None) -> int:
+    plans = (1 << vocab.PLAN_TYPES.slugs.index(plan_type)) if plan_type else 0xFF
+    services = [service] if service else vocab.SERVICES.slugs
+    return sum(plans << _SERVICE_SHIFT[s] for s in services)
+
+
+class Snapshot:
+    """The index at one (epoch, generation). Immutable once built; shared by a process's threads."""
+
+    def __init__(self, token: Token):
+        self.token = token
+        self.n = 0
+        self.built_s = 0.0
+
+    # -- building --
+
+    @classmethod
+    def build(cls, conn: Connection, token: Token) -> Snapshot:
+        started = time.perf_counter()
+        self = cls(token)
+        cols = _read_clinics(conn)
+        n = len(cols["id"])
+        # Clinics with coordinates first, by (lat_cell, lon); the rest after them.
+        has_point = ~np.isnan(cols["lat"])
+        cell = np.where(has_point, np.floor(np.nan_to_num(cols["lat"])), 10_000).astype(np.int64)
+        order = np.lexsort((np.nan_to_num(cols["lon"]), cell))
+        self.n = n
+        self.ids = cols["id"][order]
+        self.ux, self.uy, self.uz = (np.ascontiguousarray(cols[k][order]) for k in ("ux", "uy", "uz"))
+        self.lon32 = cols["lon"][order].astype(np.float32)
+        for key in ("settings", "methods", "conditions", "services", "accepting", "state"):
+            setattr(self, key, np.ascontiguousarray(cols[key][order]))
+        self.cell_start = np.searchsorted(cell[order], np.arange(-90, 92), side="left")
+        del cols, cell, has_point
+        # Finding a clinic id's position: binary search in the ids sorted.
+        by_id = np.argsort(self.ids, kind="stable")
+        locate = _Locator(self.ids[by_id], by_id)
+        self.carriers = _read_insurance(conn, locate, self.services)
+        self.at_home = _read_at_home(conn, locate)
+        self.built_s = time.perf_counter() - started
+        return self
+
+    # -- reading --
+
+    def id_at(self, positions: np.ndarray) -> list[str]:
+        return [v.decode() for v in self.ids[positions].tolist()]
+
+    def _keep(self, pos: np.ndarray, f: Filters) -> np.ndarray | None:
+        """Which of ``pos`` pass the filters (a boolean array), or None when nothing filters."""
+        if not (f.methods or f.conditions or f.accepting or f.carrier is not None):
+            return None
+        keep = np.ones(len(pos), dtype=bool)
+        if f.methods:
+            keep &= (self.methods[pos] & f.methods) != 0
+        if f.conditions:
+            keep &= (self.conditions[pos] & f.conditions) != 0
+        if f.accepting:
+            keep &= self.accepting[pos] == 1
+        if f.carrier is not None:
+            covered, bits = self.carriers.get(f.carrier, (None, None))
+            if covered is None:
+                return np.zeros(len(pos), dtype=bool)
+            at = np.searchsorted(covered, pos)
+            at[at == len(covered)] = 0
+            keep &= (covered[at] == pos) & ((bits[at] & f.coverage_bits) != 0)
+        return keep
+
+    def within(self, lat: float, lon: float, radius_mi: float, f: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """In-clinic listings within the radius that pass the filters: (positions, dot products)."""
+        qx, qy, qz = _unit(lat, lon)
+        floor_cos = geo.cos_of_radius(radius_mi)
+        pos_parts, dot_parts = [], []
+        for start, stop in self._slices(lat, lon, radius_mi):
+            dots = self.ux[start:stop] * qx + self.uy[start:stop] * qy + self.uz[start:stop] * qz
+            hit = dots >= floor_cos
+            hit &= (self.settings[start:stop] & _IN_CLINIC) != 0
+            idx = np.flatnonzero(hit)
+            if len(idx):
+                pos_parts.append(idx + start)
+                dot_parts.append(dots[idx])
+        if not pos_parts:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        pos, dots = np.concatenate(pos_parts), np.concatenate(dot_parts)
+        keep = self._keep(pos, f)
+        return (pos, dots) if keep is None else (pos[keep], dots[keep])
+
+    def _slices(self, lat: float, lon: float, radius_mi: float) -> Iterator[tuple[int, int]]:
+        south, north, west, east, wraps = geo.bounding_box(lat, lon, radius_mi)
+        ranges = [(west, 180.0), (-180.0, east)] if wraps else [(west, east)]
+        for band in range(max(-90, math.floor(south)), min(90, math.floor(north)) + 1):
+            lo, hi = int(self.cell_start[band + 90]), int(self.cell_start[band + 91])
+            if lo == hi:
+                continue
+            lons = self.lon32[lo:hi]
+            for w, e in ranges:
+                a = lo + int(np.searchsorted(lons, w - _LON_PAD, side="left"))
+                b = lo + int(np.searchsorted(lons, e + _LON_PAD, side="right"))
+                if a < b:
+                    yield a, b
+
+    def in_state_at_home(self, state: str, f: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """At-home programmes serving ``state`` that pass the filters, in name order: (positions, confirmed µs)."""
+        pos, confirmed = self.at_home.get(state, (None, None))
+        if pos is None:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        keep = (self.settings[pos] & _AT_HOME) != 0
+        filtered = self._keep(pos, f)
+        if filtered is not None:
+            keep &= filtered
+        return pos[keep], confirmed[keep]
+
+    def near(self, positions: np.ndarray, lat: float, lon: float, radius_mi: float) -> np.ndarray:
+        """Which of ``positions`` are in-clinic listings within the radius (a boolean array)."""
+        qx, qy, qz = _unit(lat, lon)
+        dots = self.ux[positions] * qx + self.uy[positions] * qy + self.uz[positions] * qz
+        return (dots >= geo.cos_of_radius(radius_mi)) & ((self.settings[positions] & _IN_CLINIC) != 0)
+
+    def in_clinic_in_state(self, positions: np.ndarray, state: str) -> np.ndarray:
+        return ((self.settings[positions] & _IN_CLINIC) != 0) & (self.state[positions] == _STATE_CODE.get(state, 255))
+
+
+def _unit(lat: float, lon: float) -> tuple[float, float, float]:
+    phi, lam = math.radians(lat), math.radians(lon)
+    return math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi)
+
+
+def _micros(value) -> int:
+    if value is None:
+        return _NO_TIME
+    if isinstance(value, str):  # SQLite through text(): ISO text
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:  # stored times are UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1_000_000)
+
+
+class _Locator:
+    """Clinic ids (bytes) to index positions, vectorised."""
+
+    def __init__(self, sorted_ids: np.ndarray, positions: np.ndarray):
+        self.sorted_ids, self.positions = sorted_ids, positions
+
+    def __call__(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, found): positions of ``ids``; found is false for ids not in the index."""
+        wanted = np.array(ids, dtype="U36").astype("S36")
+        if not len(self.sorted_ids):
+            return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+        at = np.searchsorted(self.sorted_ids, wanted)
+        at[at == len(self.sorted_ids)] = 0
+        return self.positions[at], self.sorted_ids[at] == wanted
+
+
+def _stream(conn: Connection, sql: str) -> Iterator[list]:
+    result = conn.execution_options(stream_results=True, yield_per=_FETCH).execute(text(sql))
+    for rows in result.partitions(_FETCH):
+        yield rows
+
+
+def _read_clinics(conn: Connection) -> dict[str, np.ndarray]:
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "id", "lat", "lon", "ux", "uy", "uz", "settings", "methods", "conditions", "services", "accepting", "state")}
+    for rows in _stream(conn, "SELECT id, lat, lon, ux, uy, uz, settings_mask, methods_mask, conditions_mask, "
+                              "services_mask, accepting_new_patients, state FROM clinic WHERE status = 'published'"):
+        (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, state) = zip(*rows)
+        parts["id"].append(np.array(ids, dtype="U36").astype("S36"))
+        for key, values in (("lat", lat), ("lon", lon), ("ux", ux), ("uy", uy), ("uz", uz)):
+            parts[key].append(np.array(values, dtype=np.float64))  # None becomes NaN
+        for key, values, dtype in (("settings", settings, np.uint8), ("methods", methods, np.uint16),
+                                   ("conditions", conditions, np.uint32), ("services", services, np.uint8)):
+            parts[key].append(np.array([v or 0 for v in values], dtype=dtype))
+        parts["accepting"].append(np.array([1 if v else 0 for v in accepting], dtype=np.uint8))
+        parts["state"].append(np.array([_STATE_CODE.get(v, 255) for v in state], dtype=np.uint8))
+    out = {}
+    for key, chunks in parts.items():
+        if chunks:
+            out[key] = np.concatenate(chunks)
+        else:
+            out[key] = np.empty(0, dtype="S36" if key == "id" else np.float64)
+    for key in ("ux", "uy", "uz"):
+        out[key] = np.nan_to_num(out[key])
+    for key, dtype in (("settings", np.uint8), ("methods", np.uint16), ("conditions", np.uint32),
+                       ("services", np.uint8), ("accepting", np.uint8), ("state", np.uint8)):
+        out[key] = out[key].astype(dtype, copy=False)
+    return out
+
+
+def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per carrier: sorted positions it covers, with their coverage bits (offered services only)."""
+    carriers = vocab.CARRIERS.slugs
+    carrier_code = {slug: i for i, slug in enumerate(carriers)}
+    service_index = {slug: i for i, slug in enumerate(vocab.SERVICES.slugs)}
+    networks = "', '".join(vocab.NETWORKS.slugs)
+    parts_code, parts_pos, parts_bits = [], [], []
+    sql = ("SELECT i.carrier, i.clinic_id, i.service, i.plan_types_mask FROM clinic_insurance i "
+           f"JOIN clinic c ON c.id = i.clinic_id WHERE c.status = 'published' AND i.network IN ('{networks}')")
+    for rows in _stream(conn, sql):
+        carrier, clinic_id, service, plans = zip(*rows)
+        code = np.array([carrier_code.get(c, -1) for c in carrier], dtype=np.int16)
+        svc = np.array([service_index.get(s, -1) for s in service], dtype=np.int16)
+        pos, found = locate(list(clinic_id))
+        plan_bits = np.array([p or 0 for p in plans], dtype=np.uint32) & 0xFF
+        plan_bits[plan_bits == 0] = 0xFF
+        ok = found & (code >= 0) & (svc >= 0)
+        ok &= (services[pos] & (1 << np.clip(svc, 0, 7)).astype(np.uint8)) != 0  # the clinic offers it
+        parts_code.append(code[ok])
+        parts_pos.append(pos[ok])
+        parts_bits.append(plan_bits[ok] << (8 * svc[ok]).astype(np.uint32))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if not parts_code:
+        return out
+    code, pos, bits = np.concatenate(parts_code), np.concatenate(parts_pos), np.concatenate(parts_bits)
+    del parts_code, parts_pos, parts_bits
+    order = np.lexsort((pos, code))
+    code, pos, bits = code[order], pos[order], bits[order]
+    for i, slug in enumerate(carriers):
+        lo, hi = np.searchsorted(code, i, side="left"), np.searchsorted(code, i, side="right")
+        if lo == hi:
+            continue
+        p, b = pos[lo:hi], bits[lo:hi]
+        starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+        out[slug] = (p[starts].copy(), np.bitwise_or.reduceat(b, starts).astype(np.uint32))
+    return out
+
+
+def _read_at_home(conn: Connection, locate: _Locator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per state: positions of the published clinics serving it at home, in (name, id) order."""
+    per_state: dict[str, list[tuple[str, str, int]]] = {}
+    sql = ("SELECT h.state, c.id, c.name, c.confirmed_at FROM clinic_at_home_state h "
+           "JOIN clinic c ON c.id = h.clinic_id WHERE c.status = 'published'")
+    for rows in _stream(conn, sql):
+        for state, clinic_id, name, confirmed in rows:
+            per_state.setdefault(state, []).append((name_key(name), clinic_id, _micros(confirmed)))
+    out = {}
+    for state, rows in per_state.items():
+        rows.sort()
+        pos, found = locate([r[1] for r in rows])
+        out[state] = (pos[found], np.array([r[2] for r in rows], dtype=np.int64)[found])
+    return out
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def name_key(name: str) -> str:
+    """Case-insensitive name order: ``lower()`` as SQLite folds it (ASCII), the same on every path."""
+    return name.translate(_ASCII_LOWER)
+
+
+# --- one index per database per process ------------------------------------------------------------
+
+class _Entry:
+    def __init__(self) -> None:
+        self.snapshot: Snapshot | None = None
+        self.lock = threading.Lock()
+        self.building = False
+        self.cards: dict[str, Any] = {}
+        self.cards_token: Token | None = None
+
+
+_ENTRIES: dict[Any, _Entry] = {}
+_ENTRIES_LOCK = threading.Lock()
+
+
+def _entry(engine: Engine) -> _Entry:
+    key = engine.url
+    with _ENTRIES_LOCK:
+        entry = _ENTRIES.get(key)
+        if entry is None:
+            entry = _ENTRIES[key] = _Entry()
+        return entry
+
+
+def _engine_of(session: Session) -> Engine | None:
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        return None  # another connection would see another database
+    return engine
+
+
+def _build(engine: Engine) -> Snapshot:
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():  # one snapshot: the token and the rows agree
+            token = read_token(conn)
+            snapshot = Snapshot.build(conn, token)
+    log.info("search index: %d published clinics in %.2f s (generation %s)", snapshot.n, snapshot.built_s, token[1])
+    return snapshot
+
+
+def _rebuild(engine: Engine, entry: _Entry) -> None:
+    try:
+        snapshot = _build(engine)
+        entry.snapshot = snapshot
+    except Exception:  # the SQL path keeps answering; the next search tries again
+        log.exception("search index: rebuild failed")
+    finally:
+        entry.building = False
+
+
+@dataclass
+class Lookup:
+    """What a search needs from this module: the token its session sees and, if valid, the snapshot."""
+
+    token: Token | None
+    snapshot: Snapshot | None
+    entry: _Entry | None
+
+    def cached_cards(self) -> dict[str, Any] | None:
+        """The card cache, when this session sees committed data the cache may hold."""
+        if self.entry is None or self.snapshot is None or self.token is None:
+            return None
+        entry = self.entry
+        if entry.cards_token != self.token:
+            entry.cards = {}
+            entry.cards_token = self.token
+        return entry.cards
+
+
+def lookup(session: Session, *, build: bool = True) -> Lookup:
+    """The snapshot valid for what ``session`` sees, building or refreshing it when it is not."""
+    engine = _engine_of(session)
+    if engine is None or not has_state_table(session):
+        return Lookup(None, None, None)
+    token = read_token(session)
+    entry = _entry(engine)
+    snapshot = entry.snapshot
+    if snapshot is not None and snapshot.token == token:
+        return Lookup(token, snapshot, entry)
+    if not build:
+        return Lookup(token, None, entry)
+    background = snapshot is not None and snapshot.built_s > SYNC_BUILD_S
+    with entry.lock:
+        if entry.building:
+            return Lookup(token, None, entry)
+        if entry.snapshot is not snapshot and entry.snapshot is not None and entry.snapshot.token == token:
+            return Lookup(token, entry.snapshot, entry)
+        entry.building = True
+    if background:
+        threading.Thread(target=_rebuild, args=(engine, entry), name="search-index", daemon=True).start()
+        return Lookup(token, None, entry)
+    _rebuild(engine, entry)
+    snapshot = entry.snapshot
+    return Lookup(token, snapshot if snapshot is not None and snapshot.token == token else None, entry)
+
+
+def warm(engine: Engine) -> Snapshot | None:
+    """Build the index now (a gunicorn worker calls this before it takes requests)."""
+    with engine.connect() as conn:
+        if not has_state_table(conn):
+            return None
+    entry = _entry(engine)
+    with entry.lock:
+        if entry.building:
+            return entry.snapshot
+        entry.building = True
+    _rebuild(engine, entry)
+    return entry.snapshot
+
+
+def forget(engine: Engine) -> None:
+    """Drop this database's index and cards (tests that replace a database under the same URL)."""
+    with _ENTRIES_LOCK:
+        _ENTRIES.pop(engine.url, None)
+    _HAS_STATE.pop(engine.url, None)

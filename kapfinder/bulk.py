@@ -17,6 +17,7 @@ from sqlalchemy import JSON, ColumnElement, Connection, delete, insert, select, 
 from sqlalchemy.orm import Session
 
 from . import vocab
+from .searchindex import bulk_writes
 from .models import (Base, Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice, derived_columns,
                      new_id, utcnow)
 
@@ -208,7 +209,7 @@ def insert_clinics(bind: Session | Connection, records: Iterable[ClinicRows], *,
     copy = _use_copy(conn) if use_copy is None else use_copy
     now = now or utcnow()
     count = 0
-    with loading_cache(conn):
+    with loading_cache(conn), bulk_writes(conn):
         for batch in _batches(records, batch_size):
             clinics, insurance, prices, states = _rows_of(batch, now)
             for table, rows in ((CLINIC, clinics), (INSURANCE, insurance), (PRICE, prices), (AT_HOME, states)):
@@ -259,7 +260,7 @@ def delete_clinics(bind: Session | Connection, where: ColumnElement[bool]) -> in
     """Delete the clinics matching ``where`` and every row that refers to them, in the caller's
     transaction, whatever tables other features add (a SET NULL reference is cleared instead)."""
     conn = _connection(bind)
-    with loading_cache(conn):
+    with loading_cache(conn), bulk_writes(conn):
         return _delete_clinics(conn, where)
 
 

@@ -8,9 +8,10 @@ card, the map, the API summary and ``coverage_for`` read, the same way ``Clinic`
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from .models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice
@@ -28,26 +29,51 @@ def _derived(name: str) -> property:
     return property(Clinic.__dict__[name].fget)
 
 
-class Row:
-    """One insurance, price or at-home row of a card."""
+def _row_type(name: str, table, **extra) -> type:
+    base = namedtuple(name, list(table.c.keys()))
+    return type(name, (base,), {"__slots__": (), **extra})
 
-    def __init__(self, mapping: Any):
-        self.__dict__.update(mapping)
 
-    plan_types = property(ClinicInsurance.__dict__["plan_types"].fget)
+InsuranceRow = _row_type("InsuranceRow", _INSURANCE, plan_types=property(ClinicInsurance.__dict__["plan_types"].fget))
+PriceRow = _row_type("PriceRow", _PRICE)
+AtHomeRow = _row_type("AtHomeRow", _AT_HOME)
 
-    def __repr__(self) -> str:
-        return f"<Row {self.__dict__}>"
+
+def _rows(kind: type, raw: str) -> property:
+    # Cards keep their rows as plain tuples, which the cyclic garbage collector stops tracking, so a
+    # process caching thousands of cards pays no long GC pauses; named rows are made on access.
+    return property(lambda self: [kind._make(values) for values in getattr(self, raw)])
 
 
 class ClinicCard:
-    """A published clinic as search results read it: every column, plus its three collections."""
+    """A published clinic as search results read it: every column, plus its three collections.
 
-    def __init__(self, mapping: Any):
-        self.__dict__.update(mapping)
-        self.insurance: list[Row] = []
-        self.prices: list[Row] = []
-        self.at_home_state_rows: list[Row] = []
+    Columns are kept as the driver returned them and converted (datetimes, dates, booleans, JSON)
+    the first time they are read: a page reads a dozen of a card's fifty columns, and conversion is
+    most of what loading costs.
+    """
+
+    def __init__(self, raw: tuple, layout: dict[str, tuple[int, Any]]):
+        self.__dict__["_raw"] = raw
+        self.__dict__["_layout"] = layout
+        self._insurance: tuple[tuple, ...] = ()
+        self._prices: tuple[tuple, ...] = ()
+        self._at_home: tuple[tuple, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:  # only for attributes not converted yet
+        try:
+            index, convert = self._layout[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        value = self._raw[index]
+        if convert is not None:
+            value = convert(value)
+        self.__dict__[name] = value
+        return value
+
+    insurance = _rows(InsuranceRow, "_insurance")
+    prices = _rows(PriceRow, "_prices")
+    at_home_state_rows = _rows(AtHomeRow, "_at_home")
 
     methods = _derived("methods")
     settings = _derived("settings")
@@ -69,21 +95,57 @@ def _chunks(ids: list[str]) -> Iterable[list[str]]:
         yield ids[i:i + CHUNK]
 
 
+def _converter(column, dialect):
+    return column.type.dialect_impl(dialect).result_processor(dialect, None)
+
+
+class _Plan:
+    """Per dialect: the statements (plain text: no per-row typing) and each column's converter."""
+
+    def __init__(self, dialect):
+        names = list(_CLINIC.c.keys())
+        self.layout = {name: (i, _converter(_CLINIC.c[name], dialect)) for i, name in enumerate(names)}
+        self.clinics = _in_ids(f"SELECT {', '.join(names)} FROM clinic WHERE id IN :ids")
+        self.children = []
+        for table, attribute, order in ((_INSURANCE, "_insurance", "id"), (_PRICE, "_prices", "id"),
+                                        (_AT_HOME, "_at_home", "state")):
+            columns = list(table.c.keys())
+            converters = [_converter(table.c[c], dialect) for c in columns]
+            stmt = _in_ids(f"SELECT {', '.join(columns)} FROM {table.name} WHERE clinic_id IN :ids ORDER BY {order}")
+            self.children.append((stmt, attribute, columns.index("clinic_id"),
+                                  [(i, f) for i, f in enumerate(converters) if f is not None]))
+
+
+def _in_ids(sql: str):
+    return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
 def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
     """Cards for these clinic ids, keyed by id (ids that do not exist are left out)."""
+    dialect = session.get_bind().dialect
+    plan = _PLANS.get(dialect.name)
+    if plan is None:
+        plan = _PLANS[dialect.name] = _Plan(dialect)
     wanted = list(dict.fromkeys(ids))
     cards: dict[str, ClinicCard] = {}
     for chunk in _chunks(wanted):
-        for row in session.execute(select(_CLINIC).where(_CLINIC.c.id.in_(chunk))):
-            cards[row.id] = ClinicCard(row._mapping)
+        for row in session.execute(plan.clinics, {"ids": chunk}).all():
+            card = ClinicCard(tuple(row), plan.layout)
+            cards[card.id] = card
         if not cards:
             continue
-        for table, attribute, order in ((_INSURANCE, "insurance", _INSURANCE.c.id),
-                                        (_PRICE, "prices", _PRICE.c.id),
-                                        (_AT_HOME, "at_home_state_rows", _AT_HOME.c.state)):
-            stmt = select(table).where(table.c.clinic_id.in_(chunk)).order_by(order)
-            for row in session.execute(stmt):
-                card = cards.get(row.clinic_id)
+        for stmt, attribute, clinic_at, converters in plan.children:
+            grouped: dict[str, list[tuple]] = {}
+            for row in session.execute(stmt, {"ids": chunk}).all():
+                values = list(row)
+                for i, convert in converters:
+                    values[i] = convert(values[i])
+                grouped.setdefault(values[clinic_at], []).append(tuple(values))
+            for clinic_id, rows in grouped.items():
+                card = cards.get(clinic_id)
                 if card is not None:
-                    getattr(card, attribute).append(Row(row._mapping))
+                    setattr(card, attribute, tuple(rows))
     return cards

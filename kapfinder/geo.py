@@ -58,8 +58,23 @@ class ResolvedLocation:
 # --- distance -------------------------------------------------------------------------------
 
 def distance_mi(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle miles on the sphere of DESIGN.md (radius 6371.0088 km)."""
-    return great_circle((lat1, lon1), (lat2, lon2), radius=EARTH_RADIUS_KM).km / KM_PER_MILE
+    """Great-circle miles on the sphere of DESIGN.md (radius 6371.0088 km).
+
+    geopy's ``great_circle`` formula step by step (the same operations in the same order, so the
+    same float result; a test holds them equal), without building two ``Point`` objects and a
+    ``Distance`` per call: ranking a page computes dozens of these, and this is ~20× faster.
+    """
+    if abs(lon1) > 180 or abs(lon2) > 180 or abs(lat1) > 90 or abs(lat2) > 90:
+        return great_circle((lat1, lon1), (lat2, lon2), radius=EARTH_RADIUS_KM).km / KM_PER_MILE
+    lat1, lng1, lat2, lng2 = math.radians(lat1), math.radians(lon1), math.radians(lat2), math.radians(lon2)
+    sin_lat1, cos_lat1 = math.sin(lat1), math.cos(lat1)
+    sin_lat2, cos_lat2 = math.sin(lat2), math.cos(lat2)
+    delta_lng = lng2 - lng1
+    cos_delta_lng, sin_delta_lng = math.cos(delta_lng), math.sin(delta_lng)
+    d = math.atan2(math.sqrt((cos_lat2 * sin_delta_lng) ** 2
+                             + (cos_lat1 * sin_lat2 - sin_lat1 * cos_lat2 * cos_delta_lng) ** 2),
+                   sin_lat1 * sin_lat2 + cos_lat1 * cos_lat2 * cos_delta_lng)
+    return EARTH_RADIUS_KM * d / KM_PER_MILE
 
 
 def round_tenth(value: float) -> float:

@@ -560,14 +560,12 @@ def _search_index(session: Session, look: searchindex.Lookup, criteria: SearchCr
     per_page = criteria.per_page
     offset = (criteria.page - 1) * per_page
     picked: list[tuple[str, float | None, str | None]] = []
-    cards: dict[str, ClinicCard] = {}
     if offset < n1:
-        ranked, cards = _index_slice(session, look, pos1, dots1, offset, min(offset + per_page, n1), loc, cutoff)
-        picked += ranked
+        picked += _index_slice(session, look, pos1, dots1, offset, min(offset + per_page, n1), loc, cutoff)
     if at_home and len(picked) < per_page:
         start2 = max(0, offset - n1)
         if start2 < n2:
-            stale = confirmed2 < int(cutoff.timestamp() * 1_000_000)
+            stale = confirmed2 < searchindex.micros(cutoff)
             order = np.concatenate([np.flatnonzero(~stale), np.flatnonzero(stale)])
             take = order[start2:start2 + per_page - len(picked)]
             picked += [(cid, None, "state") for cid in snap.id_at(pos2[take])]
@@ -582,8 +580,9 @@ def _index_slice(session: Session, look: searchindex.Lookup, pos, dots, start: i
                  loc: geo.ResolvedLocation, cutoff: datetime):
     """Rows [start, stop) of the distance ranking among ``pos``: rounded distance, not stale first,
     newest confirmation, name, id. The dot products place every row to within ``EDGE_SLACK_MI``;
-    rows in the 0.1-mile buckets the page touches (and a hair either side) are ranked exactly from
-    their cards, and the rows nearer than those buckets are only counted."""
+    rows in the 0.1-mile buckets the page touches (and a hair either side) are ranked exactly (geopy
+    distance from the stored coordinates, confirmation time, then names, read only for rows still tied),
+    and the rows nearer than those buckets are only counted."""
     import numpy as np
 
     radius_mi = geo.EARTH_RADIUS_MI
@@ -602,14 +601,25 @@ def _index_slice(session: Session, look: searchindex.Lookup, pos, dots, start: i
     else:
         before, window = 0, np.ones(len(dots), dtype=bool)
     window &= dots >= math.cos(min(math.pi, (high_edge + slack) / radius_mi))
-    ids = snap.id_at(pos[window])
-    cards = _cards(session, ids, look)
-
-    def key(card):
-        d = geo.distance_mi(loc.lat, loc.lon, card.lat, card.lon)
-        stale = card.confirmed_at is None or card.confirmed_at < cutoff
-        confirmed = card.confirmed_at.timestamp() if card.confirmed_at else float("-inf")
-        return (geo.round_tenth(d), stale, -confirmed, _py_name_key(card.name), card.id), d
-
-    ranked = sorted((key(cards[cid]) for cid in ids if cid in cards), key=lambda t: t[0])
-    return [(k[4], d, "distance") for k, d in ranked[start - before:stop - before]], cards
+    rows = pos[window]
+    ids = snap.id_at(rows)
+    cutoff_us = searchindex.micros(cutoff)
+    keyed = []
+    for cid, lat, lon, confirmed in zip(ids, snap.lat[rows].tolist(), snap.lon[rows].tolist(),
+                                        snap.confirmed[rows].tolist()):
+        d = geo.distance_mi(loc.lat, loc.lon, lat, lon)
+        keyed.append([geo.round_tenth(d), confirmed < cutoff_us, -confirmed, "", cid, d])
+    # Names decide only between rows equal on everything before them: ask for those rows' names.
+    counts: dict[tuple, int] = {}
+    for k in keyed:
+        counts[tuple(k[:3])] = counts.get(tuple(k[:3]), 0) + 1
+    tied = [k for k in keyed if counts[tuple(k[:3])] > 1]
+    if tied:
+        tied_ids = [k[4] for k in tied]
+        names = {}
+        for i in range(0, len(tied_ids), 500):
+            names.update(session.execute(select(Clinic.id, Clinic.name).where(Clinic.id.in_(tied_ids[i:i + 500]))).all())
+        for k in tied:
+            k[3] = _py_name_key(names[k[4]])
+    keyed.sort(key=lambda k: k[:5])
+    return [(k[4], k[5], "distance") for k in keyed[start - before:stop - before]]

@@ -30,8 +30,9 @@ import math
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import numpy as np
@@ -94,6 +95,28 @@ def new_epoch(conn: Connection) -> None:
     conn.execute(text("UPDATE search_state SET epoch = :epoch WHERE id = 1"), {"epoch": str(uuid.uuid4())})
 
 
+@contextmanager
+def bulk_writes(conn: Connection) -> Iterator[None]:
+    """Around a bulk load in the caller's transaction: on SQLite, whose triggers run once per row,
+    the search_state triggers are set aside and the generation is bumped once at the end (the
+    triggers come back in the same transaction, so a rollback restores everything). PostgreSQL's are
+    per statement already: nothing to do."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    triggers = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'search_bump_%'").all()
+    for name, _sql in triggers:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    try:
+        yield
+    finally:
+        for _name, sql in triggers:
+            conn.exec_driver_sql(sql)
+        if triggers:
+            conn.exec_driver_sql("UPDATE search_state SET generation = generation + 1 WHERE id = 1")
+
+
 # --- the snapshot ----------------------------------------------------------------------------------
 
 @dataclass
@@ -136,7 +159,10 @@ class Snapshot:
         self.n = n
         self.ids = cols["id"][order]
         self.ux, self.uy, self.uz = (np.ascontiguousarray(cols[k][order]) for k in ("ux", "uy", "uz"))
-        self.lon32 = cols["lon"][order].astype(np.float32)
+        # Exact coordinates and confirmation times rank a page's rows without asking the database.
+        self.lat, self.lon = cols["lat"][order], cols["lon"][order]
+        self.confirmed = cols["confirmed"][order]
+        self.lon32 = self.lon.astype(np.float32)
         for key in ("settings", "methods", "conditions", "services", "accepting", "state"):
             setattr(self, key, np.ascontiguousarray(cols[key][order]))
         self.cell_start = np.searchsorted(cell[order], np.arange(-90, 92), side="left")
@@ -233,14 +259,22 @@ def _unit(lat: float, lon: float) -> tuple[float, float, float]:
     return math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since the epoch, exactly (a naive datetime is UTC, as stored)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
 def _micros(value) -> int:
     if value is None:
         return _NO_TIME
     if isinstance(value, str):  # SQLite through text(): ISO text
         value = datetime.fromisoformat(value)
-    if value.tzinfo is None:  # stored times are UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp() * 1_000_000)
+    return micros(value)
 
 
 class _Locator:
@@ -267,10 +301,12 @@ def _stream(conn: Connection, sql: str) -> Iterator[list]:
 
 def _read_clinics(conn: Connection) -> dict[str, np.ndarray]:
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "id", "lat", "lon", "ux", "uy", "uz", "settings", "methods", "conditions", "services", "accepting", "state")}
+        "id", "lat", "lon", "ux", "uy", "uz", "settings", "methods", "conditions", "services", "accepting", "state",
+        "confirmed")}
     for rows in _stream(conn, "SELECT id, lat, lon, ux, uy, uz, settings_mask, methods_mask, conditions_mask, "
-                              "services_mask, accepting_new_patients, state FROM clinic WHERE status = 'published'"):
-        (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, state) = zip(*rows)
+                              "services_mask, accepting_new_patients, state, confirmed_at FROM clinic WHERE status = 'published'"):
+        (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, state, confirmed) = zip(*rows)
+        parts["confirmed"].append(np.array([_micros(v) for v in confirmed], dtype=np.int64))
         parts["id"].append(np.array(ids, dtype="U36").astype("S36"))
         for key, values in (("lat", lat), ("lon", lon), ("ux", ux), ("uy", uy), ("uz", uz)):
             parts[key].append(np.array(values, dtype=np.float64))  # None becomes NaN
@@ -288,7 +324,7 @@ def _read_clinics(conn: Connection) -> dict[str, np.ndarray]:
     for key in ("ux", "uy", "uz"):
         out[key] = np.nan_to_num(out[key])
     for key, dtype in (("settings", np.uint8), ("methods", np.uint16), ("conditions", np.uint32),
-                       ("services", np.uint8), ("accepting", np.uint8), ("state", np.uint8)):
+                       ("services", np.uint8), ("accepting", np.uint8), ("state", np.uint8), ("confirmed", np.int64)):
         out[key] = out[key].astype(dtype, copy=False)
     return out
 

@@ -132,3 +132,24 @@ def test_cached_answers_match_the_gazetteer_and_are_reused(db_session):
         for _ in range(2):
             with pytest.raises(error):
                 geo.resolve_location(db_session, text, cache=cache)
+
+
+def test_distance_is_geopys_great_circle_to_the_last_bit():
+    """geo.distance_mi inlines geopy's great_circle for speed; it must give the very same floats."""
+    import random
+
+    from geopy.distance import great_circle
+
+    from kapfinder import geo
+
+    rng = random.Random(5)
+    for i in range(20000):
+        a = (rng.uniform(-90, 90), rng.uniform(-180, 180))
+        if i % 2:  # near pairs, where ranking ties are decided
+            b = (max(-90.0, min(90.0, a[0] + rng.uniform(-0.02, 0.02))),
+                 max(-180.0, min(180.0, a[1] + rng.uniform(-0.02, 0.02))))
+        else:
+            b = (rng.uniform(-90, 90), rng.uniform(-180, 180))
+        expected = great_circle(a, b, radius=geo.EARTH_RADIUS_KM).km / geo.KM_PER_MILE
+        assert geo.distance_mi(*a, *b) == expected, (a, b)
+    assert geo.distance_mi(30.0, 190.0, 30.0, -170.0) == 0.0  # out-of-range longitudes: geopy itself

@@ -229,3 +229,23 @@ def test_restoring_a_backup_starts_a_new_epoch(app, db_session, make_clinic, tmp
     after = searchindex.read_token(db.session)
     assert after[0] != before[0] and after[1] == before[1]
     assert [c.name for c in db.session.query(Clinic)] == ["Backed up"]
+
+
+def test_a_bulk_load_is_searchable_at_once_and_leaves_the_triggers_in_place(db_session, make_clinic):
+    from kapfinder import bulk, sample
+
+    assert _ids(db_session, radius=500) == []
+    records = list(sample.generate(sample.standard_zips(db_session), 400, seed=2))
+    before = searchindex.read_token(db_session)
+    bulk.insert_clinics(db_session.connection(), iter(records))
+    db_session.commit()
+    assert searchindex.read_token(db_session) != before
+    wide = parse_criteria(_args(location="78701", radius=500), api=True)
+    found = search(db_session, wide)
+    assert searchindex.lookup(db_session, build=False).snapshot is not None
+    assert _facts(found) == _facts(search(db_session, wide, use_index=False)) and found.total > 0
+    # The per-row triggers are back: an ordinary write after the load still moves the generation.
+    after_load = searchindex.read_token(db_session)
+    clinic = make_clinic(name="After the load", lat=30.2713, lon=-97.7426)
+    assert searchindex.read_token(db_session) != after_load
+    assert clinic.id in _ids(db_session, radius=500)

@@ -202,15 +202,18 @@ def summary_ms(seconds: list[float]) -> dict:
 
 
 def time_service(session: Session, mix: list[dict], now: datetime) -> tuple[dict, list, list[float]]:
+    from kapfinder.cache import get_cache
     from kapfinder.search import parse_criteria, search
 
+    # As the app calls it: with the gazetteer cache a process without Redis keeps (serving.py).
+    cache = get_cache(None)
     criteria = [parse_criteria(args, api=True) for args in mix]
-    for c in criteria[: min(50, len(criteria))]:  # warm the caches and the connection
-        search(session, c, now=now)
+    for c in criteria[: min(50, len(criteria))]:  # warm the caches, the connection and the index
+        search(session, c, now=now, cache=cache)
     times, pages = [], []
     for c in criteria:
         started = time.perf_counter()
-        page = search(session, c, now=now)
+        page = search(session, c, now=now, cache=cache)
         times.append(time.perf_counter() - started)
         pages.append(page)
     return summary_ms(times), pages, times
@@ -311,9 +314,21 @@ def _get(url: str, timeout: float = 5.0) -> int:
         return exc.code
 
 
-def _worker_rss_mb(master_pid: int) -> list[float]:
-    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(master_pid)], capture_output=True, text=True).stdout
-    return [round(int(v) / 1024, 1) for v in out.split() if v.isdigit()]
+def _worker_pids(master_pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True).stdout
+    return [int(v) for v in out.split() if v.isdigit()]
+
+
+def _memory_mb(pid: int, field: str) -> float | None:
+    """A field of /proc/PID/smaps_rollup in MB: Rss (every resident page, shared ones too) or Pss
+    (each shared page divided among the processes sharing it)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def _wrk(url: str, seconds: int, script: Path | None = None) -> dict:
@@ -371,22 +386,32 @@ def measure_http(url: str, mix: list[dict], seconds: int) -> dict:
 
         paths = [f"/api/v1/clinics?{urlencode(args, doseq=True)}" for args in mix[:200]]
         statuses = {_get(base + p, timeout=30) for p in paths[:20]}
-        script = CACHE / "api_mix.lua"
-        script.write_text(
-            "local paths = {\n" + ",\n".join(json.dumps(p) for p in paths) + "\n}\n"
-            "local i = 0\n"
-            "request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n")
+        scripts = {}
+        for name, headers in (("api_mix", "nil"), ("api_mix_no_cache", '{["Cache-Control"] = "no-cache"}')):
+            scripts[name] = CACHE / f"{name}.lua"
+            scripts[name].write_text(
+                "local paths = {\n" + ",\n".join(json.dumps(p) for p in paths) + "\n}\n"
+                "local i = 0\n"
+                f"local headers = {headers}\n"
+                "request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i], headers)\nend\n")
         # Warm-up: the sequential API calls above, and a second of /healthz. No API load runs
         # before /healthz is measured, so no queued search slows it down.
         _wrk(base + "/healthz", 1)
         healthz = _wrk(base + "/healthz", seconds)
-        api = _wrk(base + "/", seconds, script)
-        rss = _worker_rss_mb(proc.pid)
+        # As served (repeated searches answered from the response cache), then every request
+        # searched afresh ("Cache-Control: no-cache").
+        api = _wrk(base + "/", seconds, scripts["api_mix"])
+        fresh = _wrk(base + "/", seconds, scripts["api_mix_no_cache"])
+        workers = _worker_pids(proc.pid)
+        rss = [_memory_mb(pid, "Rss") for pid in workers]
+        pss = [_memory_mb(pid, "Pss") for pid in workers]
         command = " ".join(cmd[:-1]).replace(str(VENV_BIN) + "/", "") + " app:app"
         return {"command": command, "seconds": seconds, "connections": 16, "threads": 2,
-                "api_sample_statuses": sorted(statuses), "healthz": healthz, "api": api,
+                "api_sample_statuses": sorted(statuses), "healthz": healthz, "api": api, "api_no_cache": fresh,
                 "ratio": round(api["rps"] / healthz["rps"], 3) if api["rps"] is not None and healthz["rps"] else None,
-                "worker_rss_mb": rss}
+                "ratio_no_cache": (round(fresh["rps"] / healthz["rps"], 3)
+                                   if fresh["rps"] is not None and healthz["rps"] else None),
+                "worker_rss_mb": rss, "worker_pss_mb": pss, "master_rss_mb": _memory_mb(proc.pid, "Rss")}
     finally:
         proc.terminate()
         try:
@@ -440,14 +465,21 @@ def report(results: dict) -> str:
         rows.append(_row("HTTP", http["skipped"], "", None))
     else:
         rows.append(_row("/healthz", f"{_num(http['healthz']['rps'])} req/s", "", None))
-        rows.append(_row("/api/v1/clinics", f"{_num(http['api']['rps'])} req/s "
+        rows.append(_row("/api/v1/clinics (as served)", f"{_num(http['api']['rps'])} req/s "
                          f"(p99 {http['api'].get('latency_p99_ms', float('nan'))} ms, "
                          f"{http['api']['non_2xx']} non-2xx, {http['api']['socket_errors']} socket errors)", "", None))
         rows.append(_row("api / healthz", _num(http["ratio"], 3), f">= {TARGETS['api_vs_healthz']}",
                          http["ratio"] is not None and http["ratio"] >= TARGETS["api_vs_healthz"]))
+        fresh = http.get("api_no_cache") or {}
+        rows.append(_row("/api/v1/clinics, no-cache", f"{_num(fresh.get('rps'))} req/s "
+                         f"(p99 {fresh.get('latency_p99_ms', float('nan'))} ms, {fresh.get('non_2xx')} non-2xx; "
+                         f"{_num(http.get('ratio_no_cache'), 3)} of healthz)", "", None))
         rss = http["worker_rss_mb"]
         rows.append(_row("gunicorn worker RSS", ", ".join(f"{v:.0f} MB" for v in rss) or "?",
                          f"< {TARGETS['worker_rss_mb']:.0f} MB", bool(rss) and max(rss) < TARGETS["worker_rss_mb"]))
+        pss = http.get("worker_pss_mb") or []
+        rows.append(_row("  of which its own share (PSS)", ", ".join(f"{v:.0f} MB" for v in pss if v) or "?",
+                         "", None))
     widths = [max(len(r[i]) for r in rows + [("metric", "value", "target", "status")]) for i in range(4)]
     line = "  ".join("-" * w for w in widths)
     out = [f"kapfinder benchmark: {n:,} clinics on {results['engine']} ({results['machine']['cpus']} CPUs, "

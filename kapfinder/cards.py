@@ -11,15 +11,20 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from . import vocab
+from .db import raw_fetchall
 from .models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice
 
 _CLINIC = Clinic.__table__
 _INSURANCE = ClinicInsurance.__table__
 _PRICE = ClinicPrice.__table__
 _AT_HOME = ClinicAtHomeState.__table__
+_AT_HOME_BIT = vocab.SETTINGS.mask(["at-home"])
+#: Long columns a result never shows (the clinic page reads the whole listing through the ORM);
+#: leaving them out makes a card a third of the size, so the process keeps three times as many.
+LEFT_OUT = frozenset({"description", "hours", "hours_note", "ux", "uy", "uz", "lat_cell"})
 #: Longest IN (...) list sent at once (SQLite's default limit on variables is 32,766).
 CHUNK = 500
 
@@ -96,28 +101,31 @@ def _chunks(ids: list[str]) -> Iterable[list[str]]:
 
 
 def _converter(column, dialect):
-    return column.type.dialect_impl(dialect).result_processor(dialect, None)
+    """What SQLAlchemy would apply to this column's raw value (None: the driver's value is final).
+    A type whose processor needs the driver's type code (PostgreSQL floats) gets none: psycopg
+    returns those as Python values already."""
+    try:
+        return column.type.dialect_impl(dialect).result_processor(dialect, None)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
 
 
 class _Plan:
-    """Per dialect: the statements (plain text: no per-row typing) and each column's converter."""
+    """Per dialect: the statements (read through the driver: no per-row typing) and each column's
+    converter."""
 
     def __init__(self, dialect):
-        names = list(_CLINIC.c.keys())
+        names = [name for name in _CLINIC.c.keys() if name not in LEFT_OUT]
         self.layout = {name: (i, _converter(_CLINIC.c[name], dialect)) for i, name in enumerate(names)}
-        self.clinics = _in_ids(f"SELECT {', '.join(names)} FROM clinic WHERE id IN :ids")
+        self.clinics = f"SELECT {', '.join(names)} FROM clinic WHERE id IN {{ids}}"
         self.children = []
         for table, attribute, order in ((_INSURANCE, "_insurance", "id"), (_PRICE, "_prices", "id"),
                                         (_AT_HOME, "_at_home", "state")):
             columns = list(table.c.keys())
             converters = [_converter(table.c[c], dialect) for c in columns]
-            stmt = _in_ids(f"SELECT {', '.join(columns)} FROM {table.name} WHERE clinic_id IN :ids ORDER BY {order}")
-            self.children.append((stmt, attribute, columns.index("clinic_id"),
+            sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE clinic_id IN {{ids}} ORDER BY {order}"
+            self.children.append((sql, attribute, columns.index("clinic_id"),
                                   [(i, f) for i, f in enumerate(converters) if f is not None]))
-
-
-def _in_ids(sql: str):
-    return text(sql).bindparams(bindparam("ids", expanding=True))
 
 
 _PLANS: dict[str, _Plan] = {}
@@ -131,19 +139,25 @@ def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
         plan = _PLANS[dialect.name] = _Plan(dialect)
     wanted = list(dict.fromkeys(ids))
     cards: dict[str, ClinicCard] = {}
+    shared: dict[Any, Any] = {}
     for chunk in _chunks(wanted):
-        for row in session.execute(plan.clinics, {"ids": chunk}).all():
+        for row in raw_fetchall(session, plan.clinics, chunk):
             card = ClinicCard(tuple(row), plan.layout)
             cards[card.id] = card
         if not cards:
             continue
-        for stmt, attribute, clinic_at, converters in plan.children:
+        at_home = any(card.settings_mask & _AT_HOME_BIT for card in cards.values())
+        for sql, attribute, clinic_at, converters in plan.children:
+            if attribute == "_at_home" and not at_home:
+                continue  # only at-home programmes serve states: most pages need no such query
             grouped: dict[str, list[tuple]] = {}
-            for row in session.execute(stmt, {"ids": chunk}).all():
-                values = list(row)
+            for row in raw_fetchall(session, sql, chunk):
+                row = list(row)
                 for i, convert in converters:
-                    values[i] = convert(values[i])
-                grouped.setdefault(values[clinic_at], []).append(tuple(values))
+                    row[i] = convert(row[i])
+                # Share equal values (vocabulary slugs, dates, the clinic id) between rows: a card's
+                # rows then cost a third of the memory.
+                grouped.setdefault(row[clinic_at], []).append(tuple(shared.setdefault(v, v) for v in row))
             for clinic_id, rows in grouped.items():
                 card = cards.get(clinic_id)
                 if card is not None:

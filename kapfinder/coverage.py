@@ -15,10 +15,11 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def matching_rows(clinic: Clinic, carrier: str, service: str, plan_type: str | None) -> list[ClinicInsurance]:
+def matching_rows(clinic: Clinic, carrier: str, service: str, plan_type: str | None,
+                  rows: list[ClinicInsurance] | None = None) -> list[ClinicInsurance]:
     """Insurance rows for this carrier and service whose plan types are empty (all) or hold ``plan_type``."""
     return [
-        row for row in clinic.insurance
+        row for row in (clinic.insurance if rows is None else rows)
         if row.carrier == carrier and row.service == service
         and (plan_type is None or not row.plan_types_mask or plan_type in row.plan_types)
     ]
@@ -33,6 +34,7 @@ def coverage_for(clinic: Clinic, carrier: str, plan_type: str | None = None) -> 
     """
     offered = set(clinic.services)
     prices = {p.service: p for p in clinic.prices}
+    insurance = [row for row in clinic.insurance if row.carrier == carrier]
     entries = []
     for service in vocab.SERVICES.slugs:
         price = prices.get(service)
@@ -41,7 +43,7 @@ def coverage_for(clinic: Clinic, carrier: str, plan_type: str | None = None) -> 
             "min_usd": None, "max_usd": None, "as_of": None, "notes": [],
         }
         if service in offered:
-            rows = matching_rows(clinic, carrier, service, plan_type)
+            rows = matching_rows(clinic, carrier, service, plan_type, insurance)
             chosen = next((r for r in rows if r.network == "in-network"), None) or (rows[0] if rows else None)
             if price is not None:
                 entry["min_usd"], entry["max_usd"] = price.min_usd, price.max_usd

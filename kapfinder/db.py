@@ -8,9 +8,9 @@ never wait on each other.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, scoped_session
 
 IMMEDIATE = "kapfinder_immediate"
@@ -65,3 +65,27 @@ def write_transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def raw_fetchall(session: Session, sql: str, ids: Sequence[Any] = ()) -> list[tuple]:
+    """Rows of ``sql`` straight from the driver, in the session's transaction, for the few hot
+    read paths where SQLAlchemy's per-statement work costs more than the query itself (a search
+    runs several such statements). ``{ids}`` in ``sql`` becomes ``(?, ?, …)`` for ``ids``.
+
+    Values come back as the driver gives them (convert with the column types where needed).
+    """
+    conn = session.connection()
+    mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver with another parameter style: let SQLAlchemy do it
+        names = {f"p{i}": v for i, v in enumerate(ids)}
+        marks = ", ".join(f":p{i}" for i in range(len(ids)))
+        return [tuple(r) for r in conn.execute(text(sql.replace("{ids}", f"({marks})")), names).all()]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql.replace("{ids}", f"({', '.join([mark] * len(ids))})"), tuple(ids))
+        return cursor.fetchall()
+    finally:
+        cursor.close()

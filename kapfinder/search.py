@@ -503,17 +503,46 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
                       per_page=per_page, pages=pages, hits=hits, distance_total=n1, state_total=n2)
 
 
+def search_cache_key(session: Session, criteria: SearchCriteria) -> str | None:
+    """A key for whatever is computed from this search's result, valid until the directory
+    changes (it holds the data's generation), or None where there is no generation to trust."""
+    import hashlib
+    import json
+
+    if not searchindex.has_state_table(session):
+        return None
+    token = searchindex.read_token(session)
+    if token is None:
+        return None
+    query = json.dumps(criteria.as_query(), sort_keys=True, separators=(",", ":"))
+    return f"search:{token[0]}:{token[1]}:{hashlib.sha256(query.encode()).hexdigest()}"
+
+
 def _cards(session: Session, ids: Sequence[str], look: searchindex.Lookup | None) -> dict[str, ClinicCard]:
     """Cards for ``ids``, from this process's cache when the session sees what the index saw."""
     cache = look.cached_cards() if look is not None else None
     if cache is None:
         return load_cards(session, ids)
-    missing = [cid for cid in ids if cid not in cache]
+    found = {}
+    for cid in ids:
+        card = cache.get(cid)
+        if card is not None:
+            found[cid] = card
+            try:
+                cache.move_to_end(cid)  # least recently used first out
+            except KeyError:  # another thread evicted it meanwhile: still a valid card
+                pass
+    missing = [cid for cid in ids if cid not in found]
     if missing:
-        if len(cache) + len(missing) > searchindex.CARD_CACHE_SIZE:
-            cache.clear()
-        cache.update(load_cards(session, missing))
-    return {cid: cache[cid] for cid in ids if cid in cache}
+        loaded = load_cards(session, missing)
+        cache.update(loaded)
+        found.update(loaded)
+        try:
+            while len(cache) > searchindex.CARD_CACHE_SIZE:
+                cache.popitem(last=False)
+        except KeyError:  # emptied by another thread
+            pass
+    return found
 
 
 def _load_hits(session: Session, picked, point: geo.ResolvedLocation | None,

@@ -30,6 +30,7 @@ import math
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -41,6 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from . import geo, vocab
+from .db import raw_fetchall
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,8 @@ log = logging.getLogger(__name__)
 SYNC_BUILD_S = 0.5
 #: Slack (miles) on bucket edges: the float error of a dot product near 1 is ~10 cm.
 EDGE_SLACK_MI = 0.001
-#: Cards kept per process (a card is a few KB).
-CARD_CACHE_SIZE = 20_000
+#: Cards kept per process (a card is ~4 KB).
+CARD_CACHE_SIZE = 8_000
 _FETCH = 50_000
 _CELLS = 181  # lat_cell -90 .. 90
 _LON_PAD = 1e-4  # degrees: float32 longitudes choose slices, float64 dot products decide
@@ -86,7 +88,12 @@ def has_state_table(bind: Session | Connection) -> bool:
 
 
 def read_token(bind: Session | Connection) -> Token | None:
-    row = bind.execute(text("SELECT epoch, generation FROM search_state WHERE id = 1")).first()
+    sql = "SELECT epoch, generation FROM search_state WHERE id = 1"
+    if isinstance(bind, Connection):
+        row = bind.execute(text(sql)).first()
+    else:  # every search asks: straight through the driver
+        rows = raw_fetchall(bind, sql)
+        row = rows[0] if rows else None
     return (row[0], int(row[1])) if row else None
 
 
@@ -166,12 +173,17 @@ class Snapshot:
         for key in ("settings", "methods", "conditions", "services", "accepting", "state"):
             setattr(self, key, np.ascontiguousarray(cols[key][order]))
         self.cell_start = np.searchsorted(cell[order], np.arange(-90, 92), side="left")
-        del cols, cell, has_point
+        where = np.empty(n, dtype=np.int64)  # where[row read] = position in the index
+        where[order] = np.arange(n)
+        cols_home_names = cols["home_names"]
+        del cols, cell, has_point, order
         # Finding a clinic id's position: binary search in the ids sorted.
         by_id = np.argsort(self.ids, kind="stable")
         locate = _Locator(self.ids[by_id], by_id)
         self.carriers = _read_insurance(conn, locate, self.services)
-        self.at_home = _read_at_home(conn, locate)
+        home_names = {int(where[row]): name for row, name in cols_home_names}
+        del cols_home_names
+        self.at_home = _read_at_home(conn, locate, home_names, self.ids, self.confirmed)
         self.built_s = time.perf_counter() - started
         return self
 
@@ -293,62 +305,95 @@ class _Locator:
         return self.positions[at], self.sorted_ids[at] == wanted
 
 
-def _stream(conn: Connection, sql: str) -> Iterator[list]:
-    result = conn.execution_options(stream_results=True, yield_per=_FETCH).execute(text(sql))
-    for rows in result.partitions(_FETCH):
-        yield rows
+def _stream(conn: Connection, sql: str) -> Iterator[list[tuple]]:
+    """Rows of ``sql`` in batches, straight from the driver's cursor (no per-row typing: a build
+    reads millions of rows), in the connection's transaction; server-side on PostgreSQL."""
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor(name="kapfinder_search_index") if conn.dialect.name == "postgresql" else raw.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(_FETCH):
+            yield rows
+    finally:
+        cursor.close()
 
 
-def _read_clinics(conn: Connection) -> dict[str, np.ndarray]:
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "id", "lat", "lon", "ux", "uy", "uz", "settings", "methods", "conditions", "services", "accepting", "state",
-        "confirmed")}
-    for rows in _stream(conn, "SELECT id, lat, lon, ux, uy, uz, settings_mask, methods_mask, conditions_mask, "
-                              "services_mask, accepting_new_patients, state, confirmed_at FROM clinic WHERE status = 'published'"):
-        (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, state, confirmed) = zip(*rows)
-        parts["confirmed"].append(np.array([_micros(v) for v in confirmed], dtype=np.int64))
+def _confirmed_sql(dialect: str) -> str:
+    # Microseconds since the epoch, exactly: PostgreSQL computes them; SQLite's naive ISO text is
+    # parsed by numpy below.
+    if dialect == "postgresql":
+        return "(EXTRACT(EPOCH FROM confirmed_at) * 1000000)::bigint"
+    return "confirmed_at"
+
+
+def _read_clinics(conn: Connection) -> dict[str, Any]:
+    keys = ("id", "lat", "lon", "ux", "uy", "uz", "settings", "methods", "conditions", "services", "accepting",
+            "state", "confirmed")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    home_names: list[tuple[int, str]] = []  # (row, name) of at-home programmes, to order them by name
+    dialect = conn.dialect.name
+    sql = ("SELECT id, lat, lon, ux, uy, uz, settings_mask, methods_mask, conditions_mask, services_mask, "
+           f"accepting_new_patients, state, {_confirmed_sql(dialect)}, "
+           f"CASE WHEN (settings_mask & {_AT_HOME}) <> 0 THEN name END "
+           "FROM clinic WHERE status = 'published'")
+    seen = 0
+    for rows in _stream(conn, sql):
+        (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, state, confirmed,
+         names) = zip(*rows)
         parts["id"].append(np.array(ids, dtype="U36").astype("S36"))
         for key, values in (("lat", lat), ("lon", lon), ("ux", ux), ("uy", uy), ("uz", uz)):
             parts[key].append(np.array(values, dtype=np.float64))  # None becomes NaN
-        for key, values, dtype in (("settings", settings, np.uint8), ("methods", methods, np.uint16),
-                                   ("conditions", conditions, np.uint32), ("services", services, np.uint8)):
-            parts[key].append(np.array([v or 0 for v in values], dtype=dtype))
+        for key, values in (("settings", settings), ("methods", methods), ("conditions", conditions),
+                            ("services", services)):
+            parts[key].append(np.array([v or 0 for v in values], dtype=np.int64))
         parts["accepting"].append(np.array([1 if v else 0 for v in accepting], dtype=np.uint8))
         parts["state"].append(np.array([_STATE_CODE.get(v, 255) for v in state], dtype=np.uint8))
-    out = {}
-    for key, chunks in parts.items():
-        if chunks:
-            out[key] = np.concatenate(chunks)
+        if dialect == "postgresql":
+            parts["confirmed"].append(np.array([_NO_TIME if v is None else v for v in confirmed], dtype=np.int64))
         else:
-            out[key] = np.empty(0, dtype="S36" if key == "id" else np.float64)
+            parts["confirmed"].append(np.array(confirmed, dtype="datetime64[us]").astype(np.int64))  # NULL: NaT
+        home_names.extend((seen + i, name) for i, name in enumerate(names) if name is not None)
+        seen += len(rows)
+    out: dict[str, Any] = {}
+    for key, chunks in parts.items():
+        out[key] = np.concatenate(chunks) if chunks else np.empty(0, dtype="S36" if key == "id" else np.float64)
     for key in ("ux", "uy", "uz"):
         out[key] = np.nan_to_num(out[key])
-    for key, dtype in (("settings", np.uint8), ("methods", np.uint16), ("conditions", np.uint32),
-                       ("services", np.uint8), ("accepting", np.uint8), ("state", np.uint8), ("confirmed", np.int64)):
-        out[key] = out[key].astype(dtype, copy=False)
+    for key, vocabulary in (("settings", vocab.SETTINGS), ("methods", vocab.METHODS),
+                            ("conditions", vocab.CONDITIONS), ("services", vocab.SERVICES)):
+        out[key] = out[key].astype(_mask_dtype(len(vocabulary.slugs)))
+    out["accepting"] = out["accepting"].astype(np.uint8)
+    out["state"] = out["state"].astype(np.uint8)
+    out["confirmed"] = out["confirmed"].astype(np.int64)
+    out["home_names"] = home_names
     return out
 
 
+def _mask_dtype(bits: int):
+    return np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32 if bits <= 32 else np.uint64
+
+
 def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per carrier: sorted positions it covers, with their coverage bits (offered services only)."""
+    """Per carrier: sorted positions it covers, with their coverage bits (offered services only).
+    Rows of clinics that are not published are dropped by ``locate`` (no join needed)."""
     carriers = vocab.CARRIERS.slugs
     carrier_code = {slug: i for i, slug in enumerate(carriers)}
     service_index = {slug: i for i, slug in enumerate(vocab.SERVICES.slugs)}
     networks = "', '".join(vocab.NETWORKS.slugs)
     parts_code, parts_pos, parts_bits = [], [], []
-    sql = ("SELECT i.carrier, i.clinic_id, i.service, i.plan_types_mask FROM clinic_insurance i "
-           f"JOIN clinic c ON c.id = i.clinic_id WHERE c.status = 'published' AND i.network IN ('{networks}')")
+    sql = ("SELECT carrier, clinic_id, service, plan_types_mask FROM clinic_insurance "
+           f"WHERE network IN ('{networks}')")
     for rows in _stream(conn, sql):
         carrier, clinic_id, service, plans = zip(*rows)
         code = np.array([carrier_code.get(c, -1) for c in carrier], dtype=np.int16)
         svc = np.array([service_index.get(s, -1) for s in service], dtype=np.int16)
-        pos, found = locate(list(clinic_id))
+        pos, found = locate(clinic_id)
         plan_bits = np.array([p or 0 for p in plans], dtype=np.uint32) & 0xFF
         plan_bits[plan_bits == 0] = 0xFF
         ok = found & (code >= 0) & (svc >= 0)
-        ok &= (services[pos] & (1 << np.clip(svc, 0, 7)).astype(np.uint8)) != 0  # the clinic offers it
+        ok &= (services[pos].astype(np.uint32) & (1 << np.clip(svc, 0, 31)).astype(np.uint32)) != 0  # offered
         parts_code.append(code[ok])
-        parts_pos.append(pos[ok])
+        parts_pos.append(pos[ok].astype(np.int32))
         parts_bits.append(plan_bits[ok] << (8 * svc[ok]).astype(np.uint32))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if not parts_code:
@@ -357,6 +402,7 @@ def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray) ->
     del parts_code, parts_pos, parts_bits
     order = np.lexsort((pos, code))
     code, pos, bits = code[order], pos[order], bits[order]
+    del order
     for i, slug in enumerate(carriers):
         lo, hi = np.searchsorted(code, i, side="left"), np.searchsorted(code, i, side="right")
         if lo == hi:
@@ -367,19 +413,21 @@ def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray) ->
     return out
 
 
-def _read_at_home(conn: Connection, locate: _Locator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per state: positions of the published clinics serving it at home, in (name, id) order."""
-    per_state: dict[str, list[tuple[str, str, int]]] = {}
-    sql = ("SELECT h.state, c.id, c.name, c.confirmed_at FROM clinic_at_home_state h "
-           "JOIN clinic c ON c.id = h.clinic_id WHERE c.status = 'published'")
-    for rows in _stream(conn, sql):
-        for state, clinic_id, name, confirmed in rows:
-            per_state.setdefault(state, []).append((name_key(name), clinic_id, _micros(confirmed)))
+def _read_at_home(conn: Connection, locate: _Locator, home_names: dict[int, str], ids: np.ndarray,
+                  confirmed: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per state: positions of the published at-home programmes serving it, in (name, id) order."""
+    per_state: dict[str, list[int]] = {}
+    for rows in _stream(conn, "SELECT state, clinic_id FROM clinic_at_home_state"):
+        states, clinic_ids = zip(*rows)
+        pos, found = locate(clinic_ids)
+        for state, p, ok in zip(states, pos.tolist(), found.tolist()):
+            if ok and p in home_names:
+                per_state.setdefault(state, []).append(p)
     out = {}
-    for state, rows in per_state.items():
-        rows.sort()
-        pos, found = locate([r[1] for r in rows])
-        out[state] = (pos[found], np.array([r[2] for r in rows], dtype=np.int64)[found])
+    for state, positions in per_state.items():
+        positions.sort(key=lambda p: (name_key(home_names[p]), ids[p]))
+        pos = np.array(positions, dtype=np.int32)
+        out[state] = (pos, confirmed[pos])
     return out
 
 
@@ -398,7 +446,7 @@ class _Entry:
         self.snapshot: Snapshot | None = None
         self.lock = threading.Lock()
         self.building = False
-        self.cards: dict[str, Any] = {}
+        self.cards: OrderedDict[str, Any] = OrderedDict()
         self.cards_token: Token | None = None
 
 
@@ -452,13 +500,13 @@ class Lookup:
     snapshot: Snapshot | None
     entry: _Entry | None
 
-    def cached_cards(self) -> dict[str, Any] | None:
+    def cached_cards(self) -> OrderedDict[str, Any] | None:
         """The card cache, when this session sees committed data the cache may hold."""
         if self.entry is None or self.snapshot is None or self.token is None:
             return None
         entry = self.entry
         if entry.cards_token != self.token:
-            entry.cards = {}
+            entry.cards = OrderedDict()
             entry.cards_token = self.token
         return entry.cards
 

@@ -29,6 +29,7 @@ class Vocabulary:
         self.terms: tuple[Term, ...] = tuple(terms)
         self._by_slug = {t.slug: t for t in self.terms}
         self._bit = {t.slug: 1 << i for i, t in enumerate(self.terms)}
+        self._unmasked: dict[int, tuple[str, ...]] = {}  # every search result unmasks the same few masks
 
     def __iter__(self) -> Iterator[Term]:
         return iter(self.terms)
@@ -64,7 +65,12 @@ class Vocabulary:
         return m
 
     def unmask(self, mask: int) -> list[str]:
-        return [s for s in self.slugs if mask & self._bit[s]]
+        slugs = self._unmasked.get(mask)
+        if slugs is None:
+            slugs = tuple(s for s in self.slugs if mask & self._bit[s])
+            if len(self._unmasked) < 4096:
+                self._unmasked[mask] = slugs
+        return list(slugs)
 
     def as_json(self) -> list[dict[str, str]]:
         return [{"slug": t.slug, "label": t.label, "description": t.description} for t in self.terms]

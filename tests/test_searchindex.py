@@ -249,3 +249,11 @@ def test_a_bulk_load_is_searchable_at_once_and_leaves_the_triggers_in_place(db_s
     clinic = make_clinic(name="After the load", lat=30.2713, lon=-97.7426)
     assert searchindex.read_token(db_session) != after_load
     assert clinic.id in _ids(db_session, radius=500)
+
+
+def test_a_full_card_cache_starts_again_without_losing_a_result(db_session, directory, monkeypatch):
+    monkeypatch.setattr(searchindex, "CARD_CACHE_SIZE", 5)
+    now = utcnow()
+    for query in random_queries(30, seed=9):
+        fast, slow = _both(db_session, query, now)
+        assert _facts(fast) == _facts(slow), query

@@ -126,6 +126,9 @@ class _Plan:
             sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE clinic_id IN {{ids}} ORDER BY {order}"
             self.children.append((sql, attribute, columns.index("clinic_id"),
                                   [(i, f) for i, f in enumerate(converters) if f is not None]))
+        # PostgreSQL: the three in one UNION ALL, one round trip instead of three (SQLite, in
+        # process, plans three small queries better than their union).
+        self.union = _UNION if dialect.name == "postgresql" else None
 
 
 _PLANS: dict[str, _Plan] = {}
@@ -146,20 +149,50 @@ def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
             cards[card.id] = card
         if not cards:
             continue
+        # Share equal values (vocabulary slugs, dates, the clinic id) between rows: a card's rows
+        # then cost a third of the memory.
+        share = shared.setdefault
+        if plan.union is not None:
+            grouped: dict[tuple[int, str], list[tuple]] = {}
+            for kind, clinic_id, rid, a, b, c, x, y, as_of in raw_fetchall(session, plan.union, chunk):
+                row = ((rid, clinic_id, a, b, c, x, as_of) if kind == 0 else
+                       (rid, clinic_id, a, x, y, as_of) if kind == 1 else (clinic_id, a))
+                converters = plan.children[kind][3]
+                if converters:
+                    row = list(row)
+                    for i, convert in converters:
+                        row[i] = convert(row[i])
+                grouped.setdefault((kind, clinic_id), []).append(tuple(map(share, row, row)))
+            for (kind, clinic_id), rows in grouped.items():
+                card = cards.get(clinic_id)
+                if card is not None:
+                    setattr(card, plan.children[kind][1], tuple(rows))
+            continue
         at_home = any(card.settings_mask & _AT_HOME_BIT for card in cards.values())
         for sql, attribute, clinic_at, converters in plan.children:
             if attribute == "_at_home" and not at_home:
                 continue  # only at-home programmes serve states: most pages need no such query
-            grouped: dict[str, list[tuple]] = {}
+            by_clinic: dict[str, list[tuple]] = {}
             for row in raw_fetchall(session, sql, chunk):
-                row = list(row)
-                for i, convert in converters:
-                    row[i] = convert(row[i])
-                # Share equal values (vocabulary slugs, dates, the clinic id) between rows: a card's
-                # rows then cost a third of the memory.
-                grouped.setdefault(row[clinic_at], []).append(tuple(shared.setdefault(v, v) for v in row))
-            for clinic_id, rows in grouped.items():
+                if converters:
+                    row = list(row)
+                    for i, convert in converters:
+                        row[i] = convert(row[i])
+                by_clinic.setdefault(row[clinic_at], []).append(tuple(map(share, row, row)))
+            for clinic_id, rows in by_clinic.items():
                 card = cards.get(clinic_id)
                 if card is not None:
                     setattr(card, attribute, tuple(rows))
     return cards
+
+
+_UNION = """
+SELECT 0, clinic_id, id, carrier, service, network, plan_types_mask, NULL::integer, as_of
+  FROM clinic_insurance WHERE clinic_id IN {ids}
+UNION ALL
+SELECT 1, clinic_id, id, service, NULL::varchar, NULL::varchar, min_usd, max_usd, as_of
+  FROM clinic_price WHERE clinic_id IN {ids}
+UNION ALL
+SELECT 2, clinic_id, NULL::integer, state, NULL::varchar, NULL::varchar, NULL::integer, NULL::integer, NULL::date
+  FROM clinic_at_home_state WHERE clinic_id IN {ids}
+ORDER BY 1, 3, 4"""

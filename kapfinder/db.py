@@ -73,19 +73,27 @@ _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 def raw_fetchall(session: Session, sql: str, ids: Sequence[Any] = ()) -> list[tuple]:
     """Rows of ``sql`` straight from the driver, in the session's transaction, for the few hot
     read paths where SQLAlchemy's per-statement work costs more than the query itself (a search
-    runs several such statements). ``{ids}`` in ``sql`` becomes ``(?, ?, …)`` for ``ids``.
+    runs several such statements). ``IN {ids}`` in ``sql`` becomes ``IN (?, ?, …)`` for ``ids``
+    (``= ANY(%s)`` with one array on PostgreSQL).
 
     Values come back as the driver gives them (convert with the column types where needed).
     """
     conn = session.connection()
     mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
+    times = sql.count("{ids}")  # each occurrence takes the ids again
     if mark is None:  # a driver with another parameter style: let SQLAlchemy do it
         names = {f"p{i}": v for i, v in enumerate(ids)}
         marks = ", ".join(f":p{i}" for i in range(len(ids)))
         return [tuple(r) for r in conn.execute(text(sql.replace("{ids}", f"({marks})")), names).all()]
+    if conn.dialect.name == "postgresql":
+        # One array parameter: the statement text never changes, so psycopg prepares it once and
+        # the server stops planning it on every call.
+        sql, params = sql.replace("IN {ids}", "= ANY(%s)"), (list(ids),) * times
+    else:
+        sql, params = sql.replace("{ids}", f"({', '.join([mark] * len(ids))})"), tuple(ids) * times
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(sql.replace("{ids}", f"({', '.join([mark] * len(ids))})"), tuple(ids))
+        cursor.execute(sql, params)
         return cursor.fetchall()
     finally:
         cursor.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import JSON, ColumnElement, Connection, delete, insert, select, update
@@ -175,8 +176,14 @@ def _executemany(conn: Connection, table, rows: list[dict]) -> None:
         if sorted(order) != sorted(keys):  # a statement we cannot map to columns: let Core do it
             conn.execute(insert(table), rows)
             return
-        cols = [(k, procs[k]) for k in order]
-        params = [tuple(p(row[k]) if p else row[k] for k, p in cols) for row in rows]
+        take = itemgetter(*order) if len(order) > 1 else (lambda row: (row[order[0]],))
+        convert = [(i, procs[k]) for i, k in enumerate(order) if procs[k] is not None]
+        params = []
+        for row in rows:
+            values = list(take(row))
+            for i, p in convert:
+                values[i] = p(values[i])
+            params.append(tuple(values))
     else:
         params = [{k: (procs[k](v) if procs[k] else v) for k, v in row.items()} for row in rows]
     conn.exec_driver_sql(compiled.string, params)

@@ -7,9 +7,11 @@ for the same seed and count; dates are offsets from the load time.
 """
 from __future__ import annotations
 
+import multiprocessing
 import random
 import re
 import time
+import traceback
 import unicodedata
 import uuid
 from bisect import bisect_right
@@ -243,6 +245,11 @@ def sample_id(rng: random.Random, n: int) -> str:
     return str(uuid.UUID(int=value))
 
 
+# Cumulative weights computed once (what random.choices would compute on every call: same draws).
+_THERAPIES, _THERAPY_CUM = ("integrated", "prep-integration", "medication-only"), (30, 75, 100)
+_ACCEPTING, _ACCEPTING_CUM = (True, False, None), (80, 95, 100)
+
+
 def _clinic(rng: random.Random, n: int, z: ZipPoint, now: datetime, slugs: _Slugs) -> ClinicRows:
     clinic_id = sample_id(rng, n)
     name = f"{rng.choice(_NAME_FIRST)} {rng.choice(_NAME_SECOND)} {rng.choice(_NAME_KIND)}"
@@ -264,7 +271,7 @@ def _clinic(rng: random.Random, n: int, z: ZipPoint, now: datetime, slugs: _Slug
     methods = vocab.METHODS.ordered(methods)
     rems = "esketamine-nasal" in methods or rng.random() < 0.05
 
-    therapy = rng.choices(("integrated", "prep-integration", "medication-only"), weights=(30, 45, 25))[0]
+    therapy = rng.choices(_THERAPIES, cum_weights=_THERAPY_CUM)[0]
     extras = [] if therapy == "medication-only" else _pick_some(
         rng, {"group-integration": 0.3, "mindfulness": 0.35, "somatic": 0.2})
     offers_evaluation = rng.random() < 0.7
@@ -300,7 +307,7 @@ def _clinic(rng: random.Random, n: int, z: ZipPoint, now: datetime, slugs: _Slug
     prescribers = _pick_some(rng, {"md": 0.6, "do": 0.15, "np": 0.35, "pa": 0.1}) or ["md"]
     licenses = [] if therapy == "medication-only" else (
         _pick_some(rng, {"lcsw": 0.4, "lmft": 0.3, "lpc": 0.3, "psyd": 0.2, "phd": 0.2, "md": 0.1}) or ["lcsw"])
-    accepting = rng.choices((True, False, None), weights=(80, 15, 5))[0]
+    accepting = rng.choices(_ACCEPTING, cum_weights=_ACCEPTING_CUM)[0]
     host = f"{slug[:63].rstrip('-')}.example"  # a DNS label holds at most 63 characters
     street = f"{rng.randint(10, 9899)} {rng.choice(_STREETS)} {rng.choice(_STREET_TYPES)}"
     if rng.random() < 0.4:
@@ -344,6 +351,58 @@ def generate(zips: list[ZipPoint], count: int = DEFAULT_CLINICS, seed: int = DEF
         yield _clinic(rng, n, z, now, slugs)
 
 
+#: From this many clinics on, ``load`` generates them in a child process while it writes: making a
+#: million fictional clinics costs about as much Python time as writing them, and a machine has two
+#: cores or more. The clinics are the very same (one generator, one seeded sequence).
+PARALLEL_FROM = 20_000
+_HANDOFF = 1_000
+
+
+def generate_alongside(zips: list[ZipPoint], count: int, seed: int, now: datetime | None = None,
+                       taken_slugs: Iterable[str] = ()) -> Iterator[ClinicRows]:
+    """``generate``'s clinics, made in a forked child process and handed over in batches (where
+    ``fork`` exists; elsewhere, and for small loads, in this process)."""
+    if count < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        yield from generate(zips, count, seed, now, taken_slugs)
+        return
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_produce, args=(sender, zips, count, seed, now or utcnow(), set(taken_slugs)),
+                        name="kapfinder-sample", daemon=True)
+    child.start()
+    sender.close()
+    try:
+        while True:
+            batch = receiver.recv()
+            if isinstance(batch, str):  # the child failed: its traceback
+                raise RuntimeError(f"generating sample clinics failed:\n{batch}")
+            if batch is None:
+                break
+            yield from batch
+    finally:
+        receiver.close()
+        child.join(timeout=5)
+        if child.is_alive():
+            child.terminate()
+            child.join()
+
+
+def _produce(sender, zips, count, seed, now, taken) -> None:  # runs in the child process
+    try:
+        batch = []
+        for record in generate(zips, count, seed, now, taken):
+            batch.append(record)
+            if len(batch) == _HANDOFF:
+                sender.send(batch)
+                batch = []
+        sender.send(batch)
+        sender.send(None)
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        sender.send(traceback.format_exc())
+    finally:
+        sender.close()
+
+
 @dataclass(frozen=True)
 class LoadResult:
     deleted: int
@@ -369,7 +428,7 @@ def load(session: Session, count: int = DEFAULT_CLINICS, seed: int = DEFAULT_SEE
             taken = conn.scalars(select(Clinic.slug).where(Clinic.slug.is_not(None))).all()
             kept = set(conn.scalars(select(Clinic.id).where(Clinic.sample.is_(True))).all())
             zips = standard_zips(conn)
-            rows = generate(zips, count, seed, now, taken)
+            rows = generate_alongside(zips, count, seed, now, taken)
             if kept:
                 rows = (row for row in rows if row.clinic["id"] not in kept)
             inserted = bulk.insert_clinics(conn, rows, batch_size=batch_size, now=now)

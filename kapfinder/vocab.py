@@ -29,6 +29,7 @@ class Vocabulary:
         self.terms: tuple[Term, ...] = tuple(terms)
         self._by_slug = {t.slug: t for t in self.terms}
         self._bit = {t.slug: 1 << i for i, t in enumerate(self.terms)}
+        self._position = {t.slug: i for i, t in enumerate(self.terms)}
         self._unmasked: dict[int, tuple[str, ...]] = {}  # every search result unmasks the same few masks
 
     def __iter__(self) -> Iterator[Term]:
@@ -55,8 +56,8 @@ class Vocabulary:
 
     def ordered(self, slugs: Iterable[str]) -> list[str]:
         """The given slugs, known ones only, without repeats, in vocabulary order."""
-        wanted = set(slugs)
-        return [s for s in self.slugs if s in wanted]
+        position = self._position
+        return sorted({s for s in slugs if s in position}, key=position.__getitem__)
 
     def mask(self, slugs: Iterable[str]) -> int:
         m = 0

@@ -431,7 +431,9 @@ def load(session: Session, count: int = DEFAULT_CLINICS, seed: int = DEFAULT_SEE
             rows = generate_alongside(zips, count, seed, now, taken)
             if kept:
                 rows = (row for row in rows if row.clinic["id"] not in kept)
-            inserted = bulk.insert_clinics(conn, rows, batch_size=batch_size, now=now)
+            fresh = existing == 0 and count >= bulk.REINDEX_FROM  # a new directory: nobody reads it yet
+            with bulk.indexes_after(conn, enabled=fresh):
+                inserted = bulk.insert_clinics(conn, rows, batch_size=batch_size, now=now)
     with write_transaction(session):
         bulk.analyze(session)
     return LoadResult(deleted, inserted, time.perf_counter() - started)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import pytest
 from sqlalchemy import select
 
 from kapfinder import bulk, sample
@@ -95,3 +96,34 @@ def test_delete_clinics_removes_their_child_rows_only(db_session, make_clinic):
     assert db_session.scalars(select(Clinic.id)).all() == [keep.id]
     for model in (ClinicInsurance, ClinicPrice, ClinicAtHomeState):
         assert set(db_session.scalars(select(model.clinic_id))) == {keep.id}
+
+
+def test_a_large_load_into_an_empty_directory_builds_the_same_indexes_after_the_rows(db_session, monkeypatch):
+    from kapfinder.search import parse_criteria, search
+
+    _empty(db_session)
+    before = sorted(bulk._secondary_indexes(db_session.connection()))
+    db_session.commit()
+    assert any(name == "ix_clinic_cell" for name, _sql in before)
+    monkeypatch.setattr(bulk, "REINDEX_FROM", 10)
+    result = sample.load(db_session, 60, seed=8)
+    assert result.inserted == 60
+    assert sorted(bulk._secondary_indexes(db_session.connection())) == before
+    page = search(db_session, parse_criteria({"location": ["CA"]}, api=True))
+    assert page.total == search(db_session, parse_criteria({"location": ["CA"]}, api=True), use_index=False).total
+
+
+def test_a_failed_load_puts_the_indexes_back(db_session, monkeypatch):
+    _empty(db_session)
+    before = sorted(bulk._secondary_indexes(db_session.connection()))
+    db_session.commit()
+    monkeypatch.setattr(bulk, "REINDEX_FROM", 10)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(bulk, "insert_clinics", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        sample.load(db_session, 60, seed=8)
+    db_session.rollback()
+    assert sorted(bulk._secondary_indexes(db_session.connection())) == before

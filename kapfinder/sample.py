@@ -7,11 +7,9 @@ for the same seed and count; dates are offsets from the load time.
 """
 from __future__ import annotations
 
-import multiprocessing
 import random
 import re
 import time
-import traceback
 import unicodedata
 import uuid
 from bisect import bisect_right
@@ -351,58 +349,6 @@ def generate(zips: list[ZipPoint], count: int = DEFAULT_CLINICS, seed: int = DEF
         yield _clinic(rng, n, z, now, slugs)
 
 
-#: From this many clinics on, ``load`` generates them in a child process while it writes: making a
-#: million fictional clinics costs about as much Python time as writing them, and a machine has two
-#: cores or more. The clinics are the very same (one generator, one seeded sequence).
-PARALLEL_FROM = 20_000
-_HANDOFF = 1_000
-
-
-def generate_alongside(zips: list[ZipPoint], count: int, seed: int, now: datetime | None = None,
-                       taken_slugs: Iterable[str] = ()) -> Iterator[ClinicRows]:
-    """``generate``'s clinics, made in a forked child process and handed over in batches (where
-    ``fork`` exists; elsewhere, and for small loads, in this process)."""
-    if count < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
-        yield from generate(zips, count, seed, now, taken_slugs)
-        return
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_produce, args=(sender, zips, count, seed, now or utcnow(), set(taken_slugs)),
-                        name="kapfinder-sample", daemon=True)
-    child.start()
-    sender.close()
-    try:
-        while True:
-            batch = receiver.recv()
-            if isinstance(batch, str):  # the child failed: its traceback
-                raise RuntimeError(f"generating sample clinics failed:\n{batch}")
-            if batch is None:
-                break
-            yield from batch
-    finally:
-        receiver.close()
-        child.join(timeout=5)
-        if child.is_alive():
-            child.terminate()
-            child.join()
-
-
-def _produce(sender, zips, count, seed, now, taken) -> None:  # runs in the child process
-    try:
-        batch = []
-        for record in generate(zips, count, seed, now, taken):
-            batch.append(record)
-            if len(batch) == _HANDOFF:
-                sender.send(batch)
-                batch = []
-        sender.send(batch)
-        sender.send(None)
-    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
-        sender.send(traceback.format_exc())
-    finally:
-        sender.close()
-
-
 @dataclass(frozen=True)
 class LoadResult:
     deleted: int
@@ -428,7 +374,7 @@ def load(session: Session, count: int = DEFAULT_CLINICS, seed: int = DEFAULT_SEE
             taken = conn.scalars(select(Clinic.slug).where(Clinic.slug.is_not(None))).all()
             kept = set(conn.scalars(select(Clinic.id).where(Clinic.sample.is_(True))).all())
             zips = standard_zips(conn)
-            rows = generate_alongside(zips, count, seed, now, taken)
+            rows = generate(zips, count, seed, now, taken)
             if kept:
                 rows = (row for row in rows if row.clinic["id"] not in kept)
             fresh = existing == 0 and count >= bulk.REINDEX_FROM  # a new directory: nobody reads it yet

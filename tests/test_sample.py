@@ -242,29 +242,3 @@ def test_a_reload_keeps_a_sample_listing_its_owner_claimed(runner, db_session):
     assert kept is not None and kept.name == "Renamed by its owner" and kept.sample
     assert db_session.scalar(select(func.count()).select_from(Clinic)) == 20
 
-
-def test_a_large_load_generated_in_a_child_process_is_the_same_directory(db_session, monkeypatch):
-    from datetime import datetime, timezone
-
-    from kapfinder import sample
-
-    zips = sample.standard_zips(db_session)
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    monkeypatch.setattr(sample, "PARALLEL_FROM", 10)
-    monkeypatch.setattr(sample, "_HANDOFF", 7)
-    alongside = [r.clinic for r in sample.generate_alongside(zips, 60, 4, now, {"taken-slug"})]
-    assert alongside == [r.clinic for r in sample.generate(zips, 60, 4, now, {"taken-slug"})]
-    assert len(alongside) == 60
-
-
-def test_a_failure_in_the_generating_child_reaches_the_caller(db_session, monkeypatch):
-    from kapfinder import sample
-
-    def broken(*args, **kwargs):
-        raise ValueError("no clinic today")
-        yield  # pragma: no cover
-
-    monkeypatch.setattr(sample, "PARALLEL_FROM", 10)
-    monkeypatch.setattr(sample, "generate", broken)
-    with pytest.raises(RuntimeError, match="no clinic today"):
-        list(sample.generate_alongside(sample.standard_zips(db_session), 60, 4))

@@ -10,7 +10,13 @@
 3. Times a naive baseline on a subset of that mix: load every published clinic, geopy great_circle
    (radius 6371.0088 km) to each, filter, sort; and checks both give the same totals and first page.
 4. Serves the app with gunicorn on a loopback port and measures requests/s of
-   /api/v1/clinics?location=... (the same mix) against /healthz with wrk, plus worker memory.
+   /api/v1/clinics?location=... (the same mix) against /healthz with wrk: as served (repeated
+   searches come from the response cache) and with "Cache-Control: no-cache" (every request
+   searched afresh), plus each worker's memory (resident, and its proportional share).
+
+The service is timed as the app calls it: with the gazetteer cache, after a warm-up that builds
+the search index, and with the objects made so far frozen out of the garbage collector, as
+gunicorn.conf.py does in the master before it forks.
 
 Prints a table against the targets and writes bench/results/latest.json. Never fails on a speed
 figure: the exit status is non-zero only when the benchmark itself could not run.

@@ -198,11 +198,19 @@ def _copy(conn: Connection, table, rows: list[dict]) -> None:
     keys = list(rows[0])
     json_keys = {c.key for c in table.columns if isinstance(c.type, JSON)}
     cols = ", ".join(conn.dialect.identifier_preparer.quote(table.c[k].name) for k in keys)
+    take = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    wrap = [i for i, k in enumerate(keys) if k in json_keys]
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:
         with cur.copy(f"COPY {conn.dialect.identifier_preparer.format_table(table)} ({cols}) FROM STDIN") as copy:
+            write = copy.write_row
             for row in rows:
-                copy.write_row([Json(row[k]) if k in json_keys else row[k] for k in keys])
+                values = take(row)
+                if wrap:
+                    values = list(values)
+                    for i in wrap:
+                        values[i] = Json(values[i])
+                write(values)
 
 
 def insert_clinics(bind: Session | Connection, records: Iterable[ClinicRows], *,

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from sqlalchemy.orm import Session
 
 from . import vocab
-from .db import raw_fetchall
+from .db import raw_fetchall, raw_fetchall_many
 from .models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice
 
 _CLINIC = Clinic.__table__
@@ -144,7 +144,11 @@ def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
     cards: dict[str, ClinicCard] = {}
     shared: dict[Any, Any] = {}
     for chunk in _chunks(wanted):
-        for row in raw_fetchall(session, plan.clinics, chunk):
+        if plan.union is not None:  # clinics and their rows in one round trip
+            clinic_rows, child_rows = raw_fetchall_many(session, [(plan.clinics, chunk), (plan.union, chunk)])
+        else:
+            clinic_rows, child_rows = raw_fetchall(session, plan.clinics, chunk), None
+        for row in clinic_rows:
             card = ClinicCard(tuple(row), plan.layout)
             cards[card.id] = card
         if not cards:
@@ -154,7 +158,7 @@ def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
         share = shared.setdefault
         if plan.union is not None:
             grouped: dict[tuple[int, str], list[tuple]] = {}
-            for kind, clinic_id, rid, a, b, c, x, y, as_of in raw_fetchall(session, plan.union, chunk):
+            for kind, clinic_id, rid, a, b, c, x, y, as_of in child_rows:
                 row = ((rid, clinic_id, a, b, c, x, as_of) if kind == 0 else
                        (rid, clinic_id, a, x, y, as_of) if kind == 1 else (clinic_id, a))
                 converters = plan.children[kind][3]

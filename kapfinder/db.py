@@ -78,22 +78,42 @@ def raw_fetchall(session: Session, sql: str, ids: Sequence[Any] = ()) -> list[tu
 
     Values come back as the driver gives them (convert with the column types where needed).
     """
+    return raw_fetchall_many(session, [(sql, ids)])[0]
+
+
+def raw_fetchall_many(session: Session, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+    """``raw_fetchall`` for several independent statements; with psycopg they travel in one
+    pipeline, so the whole batch costs one round trip to the server instead of one each."""
     conn = session.connection()
     mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
-    times = sql.count("{ids}")  # each occurrence takes the ids again
     if mark is None:  # a driver with another parameter style: let SQLAlchemy do it
-        names = {f"p{i}": v for i, v in enumerate(ids)}
-        marks = ", ".join(f":p{i}" for i in range(len(ids)))
-        return [tuple(r) for r in conn.execute(text(sql.replace("{ids}", f"({marks})")), names).all()]
-    if conn.dialect.name == "postgresql":
+        out = []
+        for sql, ids in statements:
+            names = {f"p{i}": v for i, v in enumerate(ids)}
+            marks = ", ".join(f":p{i}" for i in range(len(ids)))
+            out.append([tuple(r) for r in conn.execute(text(sql.replace("{ids}", f"({marks})")), names).all()])
+        return out
+    prepared = [_driver_sql(conn.dialect.name, mark, sql, ids) for sql, ids in statements]
+    raw = conn.connection.dbapi_connection
+    cursors = [raw.cursor() for _ in prepared]
+    try:
+        if len(prepared) > 1 and conn.dialect.driver == "psycopg":
+            with raw.pipeline():
+                for cursor, (sql, params) in zip(cursors, prepared):
+                    cursor.execute(sql, params)
+                return [cursor.fetchall() for cursor in cursors]
+        for cursor, (sql, params) in zip(cursors, prepared):
+            cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _driver_sql(dialect: str, mark: str, sql: str, ids: Sequence[Any]) -> tuple[str, tuple]:
+    times = sql.count("{ids}")  # each occurrence takes the ids again
+    if dialect == "postgresql":
         # One array parameter: the statement text never changes, so psycopg prepares it once and
         # the server stops planning it on every call.
-        sql, params = sql.replace("IN {ids}", "= ANY(%s)"), (list(ids),) * times
-    else:
-        sql, params = sql.replace("{ids}", f"({', '.join([mark] * len(ids))})"), tuple(ids) * times
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+        return sql.replace("IN {ids}", "= ANY(%s)"), (list(ids),) * times
+    return sql.replace("{ids}", f"({', '.join([mark] * len(ids))})"), tuple(ids) * times

@@ -12,7 +12,7 @@ one. Layout (n published clinics, those with coordinates first):
 * sorted by (``lat_cell``, lon), so a radius reads one contiguous slice per one-degree latitude band;
 * ``ux``/``uy``/``uz`` float64 unit vectors: a clinic is within the radius when the dot product with the
   query point is ≥ cos(radius / R), the same test and the same float arithmetic as the SQL path;
-* one byte per filter column (settings, methods, conditions, services, accepting), a state code;
+* one byte per filter column (settings, methods, conditions, accepting);
 * per carrier, the positions that carrier covers (sorted) and 32 coverage bits each: 8 per service,
   one per plan type, all 8 when the row names no plan type;
 * per state, the at-home programmes serving it, in name order, with their confirmation times.
@@ -53,10 +53,8 @@ EDGE_SLACK_MI = 0.001
 #: Cards kept per process (a card is ~4 KB).
 CARD_CACHE_SIZE = 8_000
 _FETCH = 50_000
-_CELLS = 181  # lat_cell -90 .. 90
 _LON_PAD = 1e-4  # degrees: float32 longitudes choose slices, float64 dot products decide
 _SERVICE_SHIFT = {slug: 8 * i for i, slug in enumerate(vocab.SERVICES.slugs)}
-_STATE_CODE = {slug: i for i, slug in enumerate(vocab.STATES.slugs)}
 _IN_CLINIC = vocab.SETTINGS.mask(["in-clinic"])
 _AT_HOME = vocab.SETTINGS.mask(["at-home"])
 _NO_TIME = np.iinfo(np.int64).min
@@ -170,8 +168,9 @@ class Snapshot:
         self.lat, self.lon = cols["lat"][order], cols["lon"][order]
         self.confirmed = cols["confirmed"][order]
         self.lon32 = self.lon.astype(np.float32)
-        for key in ("settings", "methods", "conditions", "services", "accepting", "state"):
+        for key in ("settings", "methods", "conditions", "accepting"):
             setattr(self, key, np.ascontiguousarray(cols[key][order]))
+        services = cols["services"][order]  # read once, to keep only coverage of offered services
         self.cell_start = np.searchsorted(cell[order], np.arange(-90, 92), side="left")
         where = np.empty(n, dtype=np.int64)  # where[row read] = position in the index
         where[order] = np.arange(n)
@@ -180,9 +179,9 @@ class Snapshot:
         # Finding a clinic id's position: binary search in the ids sorted.
         by_id = np.argsort(self.ids, kind="stable")
         locate = _Locator(self.ids[by_id], by_id)
-        self.carriers = _read_insurance(conn, locate, self.services)
+        self.carriers = _read_insurance(conn, locate, services)
         home_names = {int(where[row]): name for row, name in cols_home_names}
-        del cols_home_names
+        del cols_home_names, services
         self.at_home = _read_at_home(conn, locate, home_names, self.ids, self.confirmed)
         self.built_s = time.perf_counter() - started
         return self
@@ -262,9 +261,6 @@ class Snapshot:
         dots = self.ux[positions] * qx + self.uy[positions] * qy + self.uz[positions] * qz
         return (dots >= geo.cos_of_radius(radius_mi)) & ((self.settings[positions] & _IN_CLINIC) != 0)
 
-    def in_clinic_in_state(self, positions: np.ndarray, state: str) -> np.ndarray:
-        return ((self.settings[positions] & _IN_CLINIC) != 0) & (self.state[positions] == _STATE_CODE.get(state, 255))
-
 
 def _unit(lat: float, lon: float) -> tuple[float, float, float]:
     phi, lam = math.radians(lat), math.radians(lon)
@@ -279,14 +275,6 @@ def micros(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def _micros(value) -> int:
-    if value is None:
-        return _NO_TIME
-    if isinstance(value, str):  # SQLite through text(): ISO text
-        value = datetime.fromisoformat(value)
-    return micros(value)
 
 
 class _Locator:
@@ -328,17 +316,17 @@ def _confirmed_sql(dialect: str) -> str:
 
 def _read_clinics(conn: Connection) -> dict[str, Any]:
     keys = ("id", "lat", "lon", "ux", "uy", "uz", "settings", "methods", "conditions", "services", "accepting",
-            "state", "confirmed")
+            "confirmed")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     home_names: list[tuple[int, str]] = []  # (row, name) of at-home programmes, to order them by name
     dialect = conn.dialect.name
     sql = ("SELECT id, lat, lon, ux, uy, uz, settings_mask, methods_mask, conditions_mask, services_mask, "
-           f"accepting_new_patients, state, {_confirmed_sql(dialect)}, "
+           f"accepting_new_patients, {_confirmed_sql(dialect)}, "
            f"CASE WHEN (settings_mask & {_AT_HOME}) <> 0 THEN name END "
            "FROM clinic WHERE status = 'published'")
     seen = 0
     for rows in _stream(conn, sql):
-        (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, state, confirmed,
+        (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, confirmed,
          names) = zip(*rows)
         parts["id"].append(np.array(ids, dtype="U36").astype("S36"))
         for key, values in (("lat", lat), ("lon", lon), ("ux", ux), ("uy", uy), ("uz", uz)):
@@ -347,7 +335,6 @@ def _read_clinics(conn: Connection) -> dict[str, Any]:
                             ("services", services)):
             parts[key].append(np.array([v or 0 for v in values], dtype=np.int64))
         parts["accepting"].append(np.array([1 if v else 0 for v in accepting], dtype=np.uint8))
-        parts["state"].append(np.array([_STATE_CODE.get(v, 255) for v in state], dtype=np.uint8))
         if dialect == "postgresql":
             parts["confirmed"].append(np.array([_NO_TIME if v is None else v for v in confirmed], dtype=np.int64))
         else:
@@ -363,7 +350,6 @@ def _read_clinics(conn: Connection) -> dict[str, Any]:
                             ("conditions", vocab.CONDITIONS), ("services", vocab.SERVICES)):
         out[key] = out[key].astype(_mask_dtype(len(vocabulary.slugs)))
     out["accepting"] = out["accepting"].astype(np.uint8)
-    out["state"] = out["state"].astype(np.uint8)
     out["confirmed"] = out["confirmed"].astype(np.int64)
     out["home_names"] = home_names
     return out
@@ -539,7 +525,7 @@ def lookup(session: Session, *, build: bool = True) -> Lookup:
 
 
 def warm(engine: Engine) -> Snapshot | None:
-    """Build the index now (a gunicorn worker calls this before it takes requests)."""
+    """Build the index now (gunicorn's master calls this before it forks its workers)."""
     with engine.connect() as conn:
         if not has_state_table(conn):
             return None
@@ -550,10 +536,3 @@ def warm(engine: Engine) -> Snapshot | None:
         entry.building = True
     _rebuild(engine, entry)
     return entry.snapshot
-
-
-def forget(engine: Engine) -> None:
-    """Drop this database's index and cards (tests that replace a database under the same URL)."""
-    with _ENTRIES_LOCK:
-        _ENTRIES.pop(engine.url, None)
-    _HAS_STATE.pop(engine.url, None)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 from sqlalchemy import and_, case, exists, func, literal_column, not_, or_, select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import geo, searchindex, vocab
@@ -355,14 +356,6 @@ def _name_key():
     return func.lower(Clinic.name)
 
 
-def _py_name_key(name: str) -> str:
-    # lower() in SQLite folds ASCII only; fold the same way so every path ranks names alike.
-    return name.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
 def _stale_flag(cutoff: datetime):
     return case((or_(Clinic.confirmed_at.is_(None), Clinic.confirmed_at < cutoff), 1), else_=0)
 
@@ -407,7 +400,7 @@ def _distance_slice(session: Session, conds, spatial: _Spatial, start: int, stop
         d = geo.distance_mi(lat, lon, row.lat, row.lon)
         stale = row.confirmed_at is None or row.confirmed_at < cutoff
         confirmed = row.confirmed_at.timestamp() if row.confirmed_at else float("-inf")
-        return (geo.round_tenth(d), stale, -confirmed, _py_name_key(row.name), row.id), d
+        return (geo.round_tenth(d), stale, -confirmed, searchindex.name_key(row.name), row.id), d
 
     ranked = sorted((key(r) + (r.id,) for r in rows), key=lambda t: t[0])
     return [(rid, d) for _k, d, rid in ranked[start:stop]]
@@ -433,12 +426,9 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
     sort = criteria.sort or ("distance" if with_point else "name")
     if sort == "distance" and not with_point:
         sort = "name"
-    if use_index and sort == "distance":
-        look = searchindex.lookup(session)
-        if look.snapshot is not None:
-            return _search_index(session, look, criteria, loc, now)
-    else:
-        look = None
+    look = searchindex.lookup(session) if use_index and sort == "distance" else None
+    if look is not None and look.snapshot is not None:
+        return _search_index(session, look, criteria, loc, now)
 
     base = filter_conditions(criteria)
     spatial = spatial_for(session, loc.lat, loc.lon) if with_point else None
@@ -572,8 +562,6 @@ def _index_filters(criteria: SearchCriteria) -> searchindex.Filters:
 def _search_index(session: Session, look: searchindex.Lookup, criteria: SearchCriteria,
                   loc: geo.ResolvedLocation, now: datetime) -> SearchPage:
     """The distance-ranked search of ``search`` answered by the index: same groups, order and totals."""
-    import numpy as np
-
     snap = look.snapshot
     cutoff = now - STALE_AFTER
     f = _index_filters(criteria)
@@ -612,8 +600,6 @@ def _index_slice(session: Session, look: searchindex.Lookup, pos, dots, start: i
     rows in the 0.1-mile buckets the page touches (and a hair either side) are ranked exactly (geopy
     distance from the stored coordinates, confirmation time, then names, read only for rows still tied),
     and the rows nearer than those buckets are only counted."""
-    import numpy as np
-
     radius_mi = geo.EARTH_RADIUS_MI
     slack = searchindex.EDGE_SLACK_MI
     snap = look.snapshot
@@ -649,6 +635,6 @@ def _index_slice(session: Session, look: searchindex.Lookup, pos, dots, start: i
         for i in range(0, len(tied_ids), 500):
             names.update(session.execute(select(Clinic.id, Clinic.name).where(Clinic.id.in_(tied_ids[i:i + 500]))).all())
         for k in tied:
-            k[3] = _py_name_key(names[k[4]])
+            k[3] = searchindex.name_key(names[k[4]])
     keyed.sort(key=lambda k: k[:5])
     return [(k[4], k[5], "distance") for k in keyed[start - before:stop - before]]

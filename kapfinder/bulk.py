@@ -18,7 +18,6 @@ from sqlalchemy import JSON, ColumnElement, Connection, delete, insert, select, 
 from sqlalchemy.orm import Session
 
 from . import vocab
-from .searchindex import bulk_writes
 from .models import (Base, Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice, derived_columns,
                      new_id, utcnow)
 
@@ -224,7 +223,7 @@ def insert_clinics(bind: Session | Connection, records: Iterable[ClinicRows], *,
     copy = _use_copy(conn) if use_copy is None else use_copy
     now = now or utcnow()
     count = 0
-    with loading_cache(conn), bulk_writes(conn):
+    with loading_cache(conn), search_triggers_once(conn):
         for batch in _batches(records, batch_size):
             clinics, insurance, prices, states = _rows_of(batch, now)
             for table, rows in ((CLINIC, clinics), (INSURANCE, insurance), (PRICE, prices), (AT_HOME, states)):
@@ -282,20 +281,42 @@ def _secondary_indexes(conn: Connection) -> list[tuple[str, str]]:
 
 
 @contextmanager
-def indexes_after(conn: Connection, enabled: bool = True) -> Iterator[None]:
-    """Around a large load into an empty directory: the secondary indexes are dropped and built
-    again after the rows, one sort each instead of a million insertions (several times faster on
-    both engines). In the caller's transaction, so a failure restores them with everything else.
-    Use it only when no one is searching the directory yet: until the load commits, dropping an
-    index holds other readers of the table back (PostgreSQL) or from the new rows (SQLite)."""
-    indexes = _secondary_indexes(conn) if enabled else []
-    for name, _sql in indexes:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+def _set_aside(conn: Connection, objects: list[tuple[str, str]], kind: str) -> Iterator[None]:
+    """Drop these (name, CREATE statement) schema objects, and create them again after the block,
+    in the caller's transaction: a failure restores them with everything else."""
+    for name, _sql in objects:
+        conn.exec_driver_sql(f'DROP {kind} "{name}"')
     try:
         yield
     finally:
-        for _name, sql in indexes:
+        for _name, sql in objects:
             conn.exec_driver_sql(sql)
+
+
+@contextmanager
+def indexes_after(conn: Connection, enabled: bool = True) -> Iterator[None]:
+    """Around a large load into an empty directory: the secondary indexes are dropped and built
+    again after the rows, one sort each instead of a million insertions (several times faster on
+    both engines). Use it only when no one is searching the directory yet: until the load commits,
+    dropping an index holds other readers of the table back (PostgreSQL) or from the new rows (SQLite)."""
+    with _set_aside(conn, _secondary_indexes(conn) if enabled else [], "INDEX"):
+        yield
+
+
+@contextmanager
+def search_triggers_once(conn: Connection) -> Iterator[None]:
+    """Around a bulk write on SQLite, whose triggers run once per row: migration 0007's
+    ``search_bump_*`` triggers are set aside and the search generation moves once at the end.
+    PostgreSQL's run once per statement already: nothing to do."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    triggers = [(name, sql) for name, sql in conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'search_bump_%'").all()]
+    with _set_aside(conn, triggers, "TRIGGER"):
+        yield
+    if triggers:
+        conn.exec_driver_sql("UPDATE search_state SET generation = generation + 1 WHERE id = 1")
 
 
 def analyze(bind: Session | Connection) -> None:
@@ -315,7 +336,7 @@ def delete_clinics(bind: Session | Connection, where: ColumnElement[bool]) -> in
     """Delete the clinics matching ``where`` and every row that refers to them, in the caller's
     transaction, whatever tables other features add (a SET NULL reference is cleared instead)."""
     conn = _connection(bind)
-    with loading_cache(conn), bulk_writes(conn):
+    with loading_cache(conn), search_triggers_once(conn):
         return _delete_clinics(conn, where)
 
 

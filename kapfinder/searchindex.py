@@ -31,7 +31,6 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -98,28 +97,6 @@ def read_token(bind: Session | Connection) -> Token | None:
 def new_epoch(conn: Connection) -> None:
     """After a restore: no index built before it may take the restored data for what it saw."""
     conn.execute(text("UPDATE search_state SET epoch = :epoch WHERE id = 1"), {"epoch": str(uuid.uuid4())})
-
-
-@contextmanager
-def bulk_writes(conn: Connection) -> Iterator[None]:
-    """Around a bulk load in the caller's transaction: on SQLite, whose triggers run once per row,
-    the search_state triggers are set aside and the generation is bumped once at the end (the
-    triggers come back in the same transaction, so a rollback restores everything). PostgreSQL's are
-    per statement already: nothing to do."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    triggers = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'search_bump_%'").all()
-    for name, _sql in triggers:
-        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    try:
-        yield
-    finally:
-        for _name, sql in triggers:
-            conn.exec_driver_sql(sql)
-        if triggers:
-            conn.exec_driver_sql("UPDATE search_state SET generation = generation + 1 WHERE id = 1")
 
 
 # --- the snapshot ----------------------------------------------------------------------------------

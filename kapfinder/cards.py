@@ -142,52 +142,54 @@ def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
         plan = _PLANS[dialect.name] = _Plan(dialect)
     wanted = list(dict.fromkeys(ids))
     cards: dict[str, ClinicCard] = {}
-    shared: dict[Any, Any] = {}
+    # Equal values (vocabulary slugs, dates, the clinic id) are shared between rows: a card's rows
+    # then cost a third of the memory.
+    share = {}.setdefault
     for chunk in _chunks(wanted):
         if plan.union is not None:  # clinics and their rows in one round trip
-            clinic_rows, child_rows = raw_fetchall_many(session, [(plan.clinics, chunk), (plan.union, chunk)])
+            clinic_rows, union_rows = raw_fetchall_many(session, [(plan.clinics, chunk), (plan.union, chunk)])
         else:
-            clinic_rows, child_rows = raw_fetchall(session, plan.clinics, chunk), None
+            clinic_rows = raw_fetchall(session, plan.clinics, chunk)
         for row in clinic_rows:
             card = ClinicCard(tuple(row), plan.layout)
             cards[card.id] = card
         if not cards:
             continue
-        # Share equal values (vocabulary slugs, dates, the clinic id) between rows: a card's rows
-        # then cost a third of the memory.
-        share = shared.setdefault
-        if plan.union is not None:
-            grouped: dict[tuple[int, str], list[tuple]] = {}
-            for kind, clinic_id, rid, a, b, c, x, y, as_of in child_rows:
-                row = ((rid, clinic_id, a, b, c, x, as_of) if kind == 0 else
-                       (rid, clinic_id, a, x, y, as_of) if kind == 1 else (clinic_id, a))
-                converters = plan.children[kind][3]
-                if converters:
-                    row = list(row)
-                    for i, convert in converters:
-                        row[i] = convert(row[i])
-                grouped.setdefault((kind, clinic_id), []).append(tuple(map(share, row, row)))
-            for (kind, clinic_id), rows in grouped.items():
-                card = cards.get(clinic_id)
-                if card is not None:
-                    setattr(card, plan.children[kind][1], tuple(rows))
-            continue
-        at_home = any(card.settings_mask & _AT_HOME_BIT for card in cards.values())
-        for sql, attribute, clinic_at, converters in plan.children:
-            if attribute == "_at_home" and not at_home:
-                continue  # only at-home programmes serve states: most pages need no such query
-            by_clinic: dict[str, list[tuple]] = {}
-            for row in raw_fetchall(session, sql, chunk):
-                if converters:
-                    row = list(row)
-                    for i, convert in converters:
-                        row[i] = convert(row[i])
-                by_clinic.setdefault(row[clinic_at], []).append(tuple(map(share, row, row)))
-            for clinic_id, rows in by_clinic.items():
-                card = cards.get(clinic_id)
-                if card is not None:
-                    setattr(card, attribute, tuple(rows))
+        rows = _union_rows(union_rows) if plan.union is not None else _child_rows(session, plan, chunk, cards)
+        grouped: dict[tuple[int, str], list[tuple]] = {}
+        for kind, row in rows:
+            _sql, _attribute, clinic_at, converters = plan.children[kind]
+            if converters:
+                row = list(row)
+                for i, convert in converters:
+                    row[i] = convert(row[i])
+            grouped.setdefault((kind, row[clinic_at]), []).append(tuple(map(share, row, row)))
+        for (kind, clinic_id), kept in grouped.items():
+            card = cards.get(clinic_id)
+            if card is not None:
+                setattr(card, plan.children[kind][1], tuple(kept))
     return cards
+
+
+def _child_rows(session: Session, plan: _Plan, chunk: list[str], cards: dict[str, ClinicCard]):
+    """(kind, row) of the three child tables, one query each (SQLite, in process)."""
+    at_home = any(card.settings_mask & _AT_HOME_BIT for card in cards.values())
+    for kind, (sql, attribute, _at, _conv) in enumerate(plan.children):
+        if attribute == "_at_home" and not at_home:
+            continue  # only at-home programmes serve states: most pages need no such query
+        for row in raw_fetchall(session, sql, chunk):
+            yield kind, row
+
+
+def _union_rows(rows):
+    """(kind, row in its table's column order) from ``_UNION``'s padded columns."""
+    for kind, clinic_id, rid, a, b, c, x, y, as_of in rows:
+        if kind == 0:
+            yield 0, (rid, clinic_id, a, b, c, x, as_of)
+        elif kind == 1:
+            yield 1, (rid, clinic_id, a, x, y, as_of)
+        else:
+            yield 2, (clinic_id, a)
 
 
 _UNION = """

@@ -136,18 +136,35 @@ _PLANS: dict[str, _Plan] = {}
 
 def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
     """Cards for these clinic ids, keyed by id (ids that do not exist are left out)."""
+    return load_cards_then(session, ids, None)[0]
+
+
+def load_cards_then(session: Session, ids: Iterable[str], then: str | None) -> tuple[dict[str, ClinicCard], list]:
+    """``load_cards``, then the statement ``then`` after the cards' own (in the same round trip on
+    PostgreSQL): (cards, the rows of ``then``)."""
     dialect = session.get_bind().dialect
     plan = _PLANS.get(dialect.name)
     if plan is None:
         plan = _PLANS[dialect.name] = _Plan(dialect)
     wanted = list(dict.fromkeys(ids))
     cards: dict[str, ClinicCard] = {}
+    then_rows: list = []
+    chunks: list[list[str] | None] = list(_chunks(wanted))
+    if then is not None and (plan.union is None or not chunks):
+        chunks.append(None)  # ``then`` on its own, last (SQLite runs statements one by one anyway)
     # Equal values (vocabulary slugs, dates, the clinic id) are shared between rows: a card's rows
     # then cost a third of the memory.
     share = {}.setdefault
-    for chunk in _chunks(wanted):
+    for i, chunk in enumerate(chunks):
+        last = then is not None and i == len(chunks) - 1
+        if chunk is None:
+            then_rows = raw_fetchall(session, then)
+            continue
         if plan.union is not None:  # clinics and their rows in one round trip
-            clinic_rows, union_rows = raw_fetchall_many(session, [(plan.clinics, chunk), (plan.union, chunk)])
+            statements = [(plan.clinics, chunk), (plan.union, chunk)] + ([(then, ())] if last else [])
+            clinic_rows, union_rows, *after = raw_fetchall_many(session, statements)
+            if last:
+                then_rows = after[0]
         else:
             clinic_rows = raw_fetchall(session, plan.clinics, chunk)
         for row in clinic_rows:
@@ -161,14 +178,14 @@ def load_cards(session: Session, ids: Iterable[str]) -> dict[str, ClinicCard]:
             _sql, _attribute, clinic_at, converters = plan.children[kind]
             if converters:
                 row = list(row)
-                for i, convert in converters:
-                    row[i] = convert(row[i])
+                for at, convert in converters:
+                    row[at] = convert(row[at])
             grouped.setdefault((kind, row[clinic_at]), []).append(tuple(map(share, row, row)))
         for (kind, clinic_id), kept in grouped.items():
             card = cards.get(clinic_id)
             if card is not None:
                 setattr(card, plan.children[kind][1], tuple(kept))
-    return cards
+    return cards, then_rows
 
 
 def _child_rows(session: Session, plan: _Plan, chunk: list[str], cards: dict[str, ClinicCard]):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import geo, searchindex, vocab
-from .cards import ClinicCard, load_cards
+from .cards import ClinicCard, load_cards, load_cards_then
 from .coverage import coverage_for
 from .errors import InvalidParameter
 from .models import STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, unit_vector, utcnow
@@ -426,9 +426,21 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
     sort = criteria.sort or ("distance" if with_point else "name")
     if sort == "distance" and not with_point:
         sort = "name"
-    look = searchindex.lookup(session) if use_index and sort == "distance" else None
-    if look is not None and look.snapshot is not None:
-        return _search_index(session, look, criteria, loc, now)
+    if use_index and sort == "distance":
+        # The page is computed from this process's snapshot first; the token read with its cards
+        # says whether the session sees that snapshot's data. If not, the snapshot is brought up to
+        # date (or SQL answers while it rebuilds).
+        snapshot = searchindex.current(session)
+        token = None
+        if snapshot is not None:
+            page, token = _search_index(session, snapshot, criteria, loc, now)
+            if page is not None:
+                return page
+        snapshot = searchindex.lookup(session, token=token).snapshot
+        if snapshot is not None:
+            page, _token = _search_index(session, snapshot, criteria, loc, now)
+            if page is not None:
+                return page
 
     base = filter_conditions(criteria)
     spatial = spatial_for(session, loc.lat, loc.lon) if with_point else None
@@ -487,7 +499,8 @@ def search(session: Session, criteria: SearchCriteria, now: datetime | None = No
             picked += [(cid, None, "state") for cid in
                        _ids_in_order(session, group2, order2, start2, per_page - len(picked))]
 
-    hits = _load_hits(session, picked, loc if with_point else None, criteria, look)
+    cards = load_cards(session, [cid for cid, _d, _m in picked]) if picked else {}
+    hits = _hits(picked, cards, loc if with_point else None, criteria)
     pages = math.ceil(total / per_page) if total else 0
     return SearchPage(criteria=criteria, location=loc, sort=sort, total=total, page=criteria.page,
                       per_page=per_page, pages=pages, hits=hits, distance_total=n1, state_total=n2)
@@ -508,23 +521,27 @@ def search_cache_key(session: Session, criteria: SearchCriteria) -> str | None:
     return f"search:{token[0]}:{token[1]}:{hashlib.sha256(query.encode()).hexdigest()}"
 
 
-def _cards(session: Session, ids: Sequence[str], look: searchindex.Lookup | None) -> dict[str, ClinicCard]:
-    """Cards for ``ids``, from this process's cache when the session sees what the index saw."""
-    cache = look.cached_cards() if look is not None else None
-    if cache is None:
-        return load_cards(session, ids)
+def _confirmed_cards(session: Session, snapshot: searchindex.Snapshot,
+                     ids: Sequence[str]) -> tuple[dict[str, ClinicCard] | None, searchindex.Token | None]:
+    """Cards for ``ids`` (from the snapshot's cache, or read), and the token the session sees, read
+    after them: (None, token) when it is not the snapshot's, so its page cannot stand. Read after the
+    cards, an unchanged token also proves that the cards were read at the snapshot's generation."""
+    cache = snapshot.cards
     found = {}
     for cid in ids:
         card = cache.get(cid)
         if card is not None:
             found[cid] = card
-            try:
-                cache.move_to_end(cid)  # least recently used first out
-            except KeyError:  # another thread evicted it meanwhile: still a valid card
-                pass
-    missing = [cid for cid in ids if cid not in found]
-    if missing:
-        loaded = load_cards(session, missing)
+    loaded, rows = load_cards_then(session, [cid for cid in ids if cid not in found], searchindex.TOKEN_SQL)
+    token = searchindex.token_of(rows)
+    if token != snapshot.token:
+        return None, token
+    for cid in found:
+        try:
+            cache.move_to_end(cid)  # least recently used first out
+        except KeyError:  # another thread evicted it meanwhile: still a valid card
+            pass
+    if loaded:
         cache.update(loaded)
         found.update(loaded)
         try:
@@ -532,14 +549,11 @@ def _cards(session: Session, ids: Sequence[str], look: searchindex.Lookup | None
                 cache.popitem(last=False)
         except KeyError:  # emptied by another thread
             pass
-    return found
+    return found, token
 
 
-def _load_hits(session: Session, picked, point: geo.ResolvedLocation | None,
-               criteria: SearchCriteria, look: searchindex.Lookup | None = None) -> list[SearchHit]:
-    if not picked:
-        return []
-    cards = _cards(session, [cid for cid, _d, _m in picked], look)
+def _hits(picked, cards: dict[str, ClinicCard], point: geo.ResolvedLocation | None,
+          criteria: SearchCriteria) -> list[SearchHit]:
     hits = []
     for cid, distance, match in picked:
         clinic = cards[cid]
@@ -559,82 +573,38 @@ def _index_filters(criteria: SearchCriteria) -> searchindex.Filters:
         coverage_bits=searchindex.coverage_bits(criteria.service, criteria.plan_type) if criteria.insurance else 0)
 
 
-def _search_index(session: Session, look: searchindex.Lookup, criteria: SearchCriteria,
-                  loc: geo.ResolvedLocation, now: datetime) -> SearchPage:
-    """The distance-ranked search of ``search`` answered by the index: same groups, order and totals."""
-    snap = look.snapshot
+def _search_index(session: Session, snapshot: searchindex.Snapshot, criteria: SearchCriteria,
+                  loc: geo.ResolvedLocation, now: datetime) -> tuple[SearchPage | None, searchindex.Token | None]:
+    """The distance-ranked search of ``search`` answered by the index (same groups, order and
+    totals), and the token the session sees; no page when that is not the snapshot's."""
     cutoff = now - STALE_AFTER
     f = _index_filters(criteria)
     in_clinic = criteria.setting in (None, "in-clinic")
     at_home = criteria.setting in (None, "at-home") and bool(loc.state)
     empty = np.empty(0, dtype=np.int64)
-    pos1, dots1 = snap.within(loc.lat, loc.lon, criteria.radius, f) if in_clinic else (empty, np.empty(0))
-    pos2, confirmed2 = snap.in_state_at_home(loc.state, f) if at_home else (empty, empty)
+    near = snapshot.within(loc.lat, loc.lon, criteria.radius, f) if in_clinic else None
+    pos2, confirmed2 = snapshot.in_state_at_home(loc.state, f) if at_home else (empty, empty)
     if at_home and in_clinic and len(pos2):
-        keep = ~snap.near(pos2, loc.lat, loc.lon, criteria.radius)
+        keep = ~snapshot.near(pos2, loc.lat, loc.lon, criteria.radius)
         pos2, confirmed2 = pos2[keep], confirmed2[keep]
-    n1, n2 = len(pos1), len(pos2)
+    n1, n2 = (near.total if near is not None else 0), len(pos2)
     per_page = criteria.per_page
     offset = (criteria.page - 1) * per_page
     picked: list[tuple[str, float | None, str | None]] = []
     if offset < n1:
-        picked += _index_slice(session, look, pos1, dots1, offset, min(offset + per_page, n1), loc, cutoff)
+        picked += [(cid, d, "distance") for cid, d in
+                   snapshot.ranked(near, offset, min(offset + per_page, n1), loc.lat, loc.lon)]
     if at_home and len(picked) < per_page:
         start2 = max(0, offset - n1)
         if start2 < n2:
             stale = confirmed2 < searchindex.micros(cutoff)
             order = np.concatenate([np.flatnonzero(~stale), np.flatnonzero(stale)])
             take = order[start2:start2 + per_page - len(picked)]
-            picked += [(cid, None, "state") for cid in snap.id_at(pos2[take])]
-    hits = _load_hits(session, picked, loc, criteria, look)
+            picked += [(cid, None, "state") for cid in snapshot.id_at(pos2[take])]
+    cards, token = _confirmed_cards(session, snapshot, [cid for cid, _d, _m in picked])
+    if cards is None:
+        return None, token
     total = n1 + n2
     return SearchPage(criteria=criteria, location=loc, sort="distance", total=total, page=criteria.page,
-                      per_page=per_page, pages=math.ceil(total / per_page) if total else 0, hits=hits,
-                      distance_total=n1, state_total=n2)
-
-
-def _index_slice(session: Session, look: searchindex.Lookup, pos, dots, start: int, stop: int,
-                 loc: geo.ResolvedLocation, cutoff: datetime):
-    """Rows [start, stop) of the distance ranking among ``pos``: rounded distance, not stale first,
-    newest confirmation, name, id. The dot products place every row to within ``EDGE_SLACK_MI``;
-    rows in the 0.1-mile buckets the page touches (and a hair either side) are ranked exactly (geopy
-    distance from the stored coordinates, confirmation time, then names, read only for rows still tied),
-    and the rows nearer than those buckets are only counted."""
-    radius_mi = geo.EARTH_RADIUS_MI
-    slack = searchindex.EDGE_SLACK_MI
-    snap = look.snapshot
-    kth = sorted({start, stop - 1})
-    part = -np.partition(-dots, kth)
-    first_mi = radius_mi * math.acos(max(-1.0, min(1.0, float(part[start]))))
-    last_mi = radius_mi * math.acos(max(-1.0, min(1.0, float(part[stop - 1]))))
-    low_edge = geo.round_tenth(max(0.0, first_mi - slack)) - 0.05
-    high_edge = geo.round_tenth(last_mi + slack) + 0.05
-    if low_edge - slack > 0:
-        before_mask = dots > math.cos((low_edge - slack) / radius_mi)
-        before = int(np.count_nonzero(before_mask))
-        window = ~before_mask
-    else:
-        before, window = 0, np.ones(len(dots), dtype=bool)
-    window &= dots >= math.cos(min(math.pi, (high_edge + slack) / radius_mi))
-    rows = pos[window]
-    ids = snap.id_at(rows)
-    cutoff_us = searchindex.micros(cutoff)
-    keyed = []
-    for cid, lat, lon, confirmed in zip(ids, snap.lat[rows].tolist(), snap.lon[rows].tolist(),
-                                        snap.confirmed[rows].tolist()):
-        d = geo.distance_mi(loc.lat, loc.lon, lat, lon)
-        keyed.append([geo.round_tenth(d), confirmed < cutoff_us, -confirmed, "", cid, d])
-    # Names decide only between rows equal on everything before them: ask for those rows' names.
-    counts: dict[tuple, int] = {}
-    for k in keyed:
-        counts[tuple(k[:3])] = counts.get(tuple(k[:3]), 0) + 1
-    tied = [k for k in keyed if counts[tuple(k[:3])] > 1]
-    if tied:
-        tied_ids = [k[4] for k in tied]
-        names = {}
-        for i in range(0, len(tied_ids), 500):
-            names.update(session.execute(select(Clinic.id, Clinic.name).where(Clinic.id.in_(tied_ids[i:i + 500]))).all())
-        for k in tied:
-            k[3] = searchindex.name_key(names[k[4]])
-    keyed.sort(key=lambda k: k[:5])
-    return [(k[4], k[5], "distance") for k in keyed[start - before:stop - before]]
+                      per_page=per_page, pages=math.ceil(total / per_page) if total else 0,
+                      hits=_hits(picked, cards, loc, criteria), distance_total=n1, state_total=n2), token

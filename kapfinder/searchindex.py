@@ -7,14 +7,16 @@ verification, searches without a point).
 
 Why: counting tens of thousands of matches of a 250-mile search in SQL costs tens of milliseconds on
 SQLite and more on PostgreSQL; the same count over contiguous slices of sorted arrays costs well under
-one. Layout (n published clinics, those with coordinates first):
+one. Layout (n published clinics, those with coordinates first), about 40 bytes per clinic:
 
-* sorted by (``lat_cell``, lon), so a radius reads one contiguous slice per one-degree latitude band;
-* ``ux``/``uy``/``uz`` float64 unit vectors: a clinic is within the radius when the dot product with the
-  query point is ≥ cos(radius / R), the same test and the same float arithmetic as the SQL path;
-* one byte per filter column (settings, methods, conditions, accepting);
-* per carrier, the positions that carrier covers (sorted) and 32 coverage bits each: 8 per service,
-  one per plan type, all 8 when the row names no plan type;
+* *points*: the distinct coordinates clinics sit at, sorted by (``lat_cell``, lon), so a radius reads
+  one contiguous slice of points per one-degree latitude band; each point's ``ux``/``uy``/``uz``
+  float64 unit vector (a point is within the radius when the dot product with the searched point is
+  ≥ cos(radius / R): the same test and the same float arithmetic as the SQL path) and coordinates;
+* clinics point by point (a point's clinics are one run of positions), each with its 16-byte id, its
+  tie-break ``rank`` and one byte per filter column (settings, methods, conditions, accepting);
+* per carrier, one code per clinic for its coverage, standing for 32 bits: 8 per service, one per
+  plan type, all 8 when the row names no plan type;
 * per state, the at-home programmes serving it, in name order, with their confirmation times.
 
 Freshness: migration 0007 keeps ``search_state`` (epoch, generation) moving with every write to the
@@ -36,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -84,14 +86,18 @@ def has_state_table(bind: Session | Connection) -> bool:
     return _HAS_STATE[url]
 
 
+TOKEN_SQL = "SELECT epoch, generation FROM search_state WHERE id = 1"
+
+
 def read_token(bind: Session | Connection) -> Token | None:
-    sql = "SELECT epoch, generation FROM search_state WHERE id = 1"
     if isinstance(bind, Connection):
-        row = bind.execute(text(sql)).first()
-    else:  # every search asks: straight through the driver
-        rows = raw_fetchall(bind, sql)
-        row = rows[0] if rows else None
-    return (row[0], int(row[1])) if row else None
+        return token_of(bind.execute(text(TOKEN_SQL)).all())
+    return token_of(raw_fetchall(bind, TOKEN_SQL))  # every search asks: straight through the driver
+
+
+def token_of(rows: list) -> Token | None:
+    """The token in the rows ``TOKEN_SQL`` returned."""
+    return (rows[0][0], int(rows[0][1])) if rows else None
 
 
 def new_epoch(conn: Connection) -> None:
@@ -118,13 +124,37 @@ def coverage_bits(service: str | None, plan_type: str | None) -> int:
     return sum(plans << _SERVICE_SHIFT[s] for s in services)
 
 
+@dataclass
+class Matches:
+    """In-clinic listings within a radius that pass the filters, grouped by the point they sit at."""
+
+    points: np.ndarray  # the points holding at least one match
+    dots: np.ndarray  # each point's dot product with the searched point
+    counts: np.ndarray  # how many matches sit at each point
+    clinics: np.ndarray  # the matches' positions, point by point in the order above
+    total: int
+
+
+_NO_MATCHES = Matches(*(np.empty(0, dtype=t) for t in (np.int64, np.float64, np.int64, np.int64)), 0)
+
+
 class Snapshot:
-    """The index at one (epoch, generation). Immutable once built; shared by a process's threads."""
+    """The index at one (epoch, generation). Immutable once built; shared by a process's threads.
+
+    Clinics sit at *points* (distinct coordinates: an offline-geocoded clinic sits at its ZIP's
+    centroid, so a million clinics share some tens of thousands). Radius tests and distances are
+    computed once per point; clinics are stored point by point, so a point's clinics are one run of
+    positions. Within a run, and across the directory, ``rank`` is each clinic's place in the order
+    that breaks distance ties (newest confirmation first — which puts every listing that is not stale
+    before every stale one —, then name, then id), so ranking a page needs no name and no date.
+    """
 
     def __init__(self, token: Token):
         self.token = token
         self.n = 0
         self.built_s = 0.0
+        #: Cards (``cards.ClinicCard``) of this snapshot's data, most recently used last.
+        self.cards: OrderedDict[str, Any] = OrderedDict()
 
     # -- building --
 
@@ -133,40 +163,61 @@ class Snapshot:
         started = time.perf_counter()
         self = cls(token)
         cols = _read_clinics(conn)
-        n = len(cols["id"])
-        # Clinics with coordinates first, by (lat_cell, lon); the rest after them.
-        has_point = ~np.isnan(cols["lat"])
-        cell = np.where(has_point, np.floor(np.nan_to_num(cols["lat"])), 10_000).astype(np.int64)
-        order = np.lexsort((np.nan_to_num(cols["lon"]), cell))
-        self.n = n
-        self.ids = cols["id"][order]
-        self.ux, self.uy, self.uz = (np.ascontiguousarray(cols[k][order]) for k in ("ux", "uy", "uz"))
-        # Exact coordinates and confirmation times rank a page's rows without asking the database.
-        self.lat, self.lon = cols["lat"][order], cols["lon"][order]
-        self.confirmed = cols["confirmed"][order]
-        self.lon32 = self.lon.astype(np.float32)
+        ids = cols["id"]
+        n = self.n = len(ids)
+        rank = _tie_ranks(conn, ids, cols["confirmed"])
+        # Clinics with coordinates first, by (lat_cell, lon) and point, each point's clinics by rank.
+        lat, lon = cols["lat"], cols["lon"]
+        has_point = ~np.isnan(lat)
+        cell = np.where(has_point, np.floor(np.nan_to_num(lat)), 10_000).astype(np.int64)
+        vectors = [np.nan_to_num(cols[k]) for k in ("lat", "ux", "uy", "uz")]
+        order = np.lexsort((rank, *reversed(vectors), np.nan_to_num(lon), cell))
+        del vectors
+        self.rank = rank[order].astype(np.int32)
+        located = int(np.count_nonzero(has_point))
+        point_cols = [cols[k][order[:located]] for k in ("lat", "lon", "ux", "uy", "uz")]
+        if located:  # a point starts wherever the coordinates change
+            starts = np.flatnonzero(np.r_[True, np.logical_or.reduce([c[1:] != c[:-1] for c in point_cols])])
+        else:
+            starts = np.empty(0, dtype=np.int64)
+        self.p_lat, self.p_lon, self.p_ux, self.p_uy, self.p_uz = (np.ascontiguousarray(c[starts]) for c in point_cols)
+        self.p_start = np.r_[starts, located].astype(np.int64)  # clinics of point i: p_start[i]:p_start[i + 1]
+        self.p_lon32 = self.p_lon.astype(np.float32)
+        self.cell_start = np.searchsorted(np.floor(self.p_lat), np.arange(-90, 92), side="left")
+        del point_cols, starts
         for key in ("settings", "methods", "conditions", "accepting"):
             setattr(self, key, np.ascontiguousarray(cols[key][order]))
+        sorted_ids = ids[order]
+        confirmed = cols["confirmed"][order]
         services = cols["services"][order]  # read once, to keep only coverage of offered services
-        self.cell_start = np.searchsorted(cell[order], np.arange(-90, 92), side="left")
         where = np.empty(n, dtype=np.int64)  # where[row read] = position in the index
         where[order] = np.arange(n)
-        cols_home_names = cols["home_names"]
-        del cols, cell, has_point, order
-        # Finding a clinic id's position: binary search in the ids sorted.
-        by_id = np.argsort(self.ids, kind="stable")
-        locate = _Locator(self.ids[by_id], by_id)
-        self.carriers = _read_insurance(conn, locate, services)
-        home_names = {int(where[row]): name for row, name in cols_home_names}
-        del cols_home_names, services
-        self.at_home = _read_at_home(conn, locate, home_names, self.ids, self.confirmed)
+        home_names = {int(where[row]): name for row, name in cols["home_names"]}
+        del cols, cell, has_point, order, where, rank
+        by_id = np.argsort(sorted_ids, kind="stable")  # finding a clinic id's position: binary search
+        locate = _Locator(sorted_ids[by_id], by_id)
+        self.carriers = _read_insurance(conn, locate, services, n)
+        self.at_home = _read_at_home(conn, locate, home_names, sorted_ids, confirmed)
+        del locate, by_id, services, confirmed
+        self._packed = _pack_ids(sorted_ids)
+        self._ids = sorted_ids if self._packed is None else None
         self.built_s = time.perf_counter() - started
         return self
+
+    @property
+    def nbytes(self) -> int:
+        """What the arrays hold (the card cache aside)."""
+        arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
+        arrays += [a for pair in self.carriers.values() for a in pair]
+        arrays += [a for pair in self.at_home.values() for a in pair]
+        return sum(a.nbytes for a in arrays)
 
     # -- reading --
 
     def id_at(self, positions: np.ndarray) -> list[str]:
-        return [v.decode() for v in self.ids[positions].tolist()]
+        if self._packed is None:
+            return [v.decode() for v in self._ids[positions].tolist()]
+        return [str(uuid.UUID(bytes=row)) for row in map(bytes, self._packed[positions])]
 
     def _keep(self, pos: np.ndarray, f: Filters) -> np.ndarray | None:
         """Which of ``pos`` pass the filters (a boolean array), or None when nothing filters."""
@@ -180,41 +231,79 @@ class Snapshot:
         if f.accepting:
             keep &= self.accepting[pos] == 1
         if f.carrier is not None:
-            covered, bits = self.carriers.get(f.carrier, (None, None))
-            if covered is None:
+            codes, patterns = self.carriers.get(f.carrier, (None, None))
+            if codes is None:
                 return np.zeros(len(pos), dtype=bool)
-            at = np.searchsorted(covered, pos)
-            at[at == len(covered)] = 0
-            keep &= (covered[at] == pos) & ((bits[at] & f.coverage_bits) != 0)
+            keep &= ((patterns & f.coverage_bits) != 0)[codes[pos]]
         return keep
 
-    def within(self, lat: float, lon: float, radius_mi: float, f: Filters) -> tuple[np.ndarray, np.ndarray]:
-        """In-clinic listings within the radius that pass the filters: (positions, dot products)."""
+    def within(self, lat: float, lon: float, radius_mi: float, f: Filters) -> Matches:
+        """In-clinic listings within the radius that pass the filters."""
         qx, qy, qz = _unit(lat, lon)
         floor_cos = geo.cos_of_radius(radius_mi)
-        pos_parts, dot_parts = [], []
+        point_parts, dot_parts = [], []
         for start, stop in self._slices(lat, lon, radius_mi):
-            dots = self.ux[start:stop] * qx + self.uy[start:stop] * qy + self.uz[start:stop] * qz
-            hit = dots >= floor_cos
-            hit &= (self.settings[start:stop] & _IN_CLINIC) != 0
-            idx = np.flatnonzero(hit)
+            dots = self.p_ux[start:stop] * qx + self.p_uy[start:stop] * qy + self.p_uz[start:stop] * qz
+            idx = np.flatnonzero(dots >= floor_cos)
             if len(idx):
-                pos_parts.append(idx + start)
+                point_parts.append(idx + start)
                 dot_parts.append(dots[idx])
-        if not pos_parts:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        pos, dots = np.concatenate(pos_parts), np.concatenate(dot_parts)
-        keep = self._keep(pos, f)
-        return (pos, dots) if keep is None else (pos[keep], dots[keep])
+        if not point_parts:
+            return _NO_MATCHES
+        points, dots = np.concatenate(point_parts), np.concatenate(dot_parts)
+        first = self.p_start[points]
+        counts = self.p_start[points + 1] - first
+        pos = _runs(first, counts)
+        keep = (self.settings[pos] & _IN_CLINIC) != 0
+        filtered = self._keep(pos, f)
+        if filtered is not None:
+            keep &= filtered
+        kept = np.add.reduceat(keep.astype(np.int64), np.cumsum(counts) - counts)
+        some = kept > 0
+        return Matches(points[some], dots[some], kept[some], pos[keep], int(kept.sum()))
+
+    def ranked(self, m: Matches, start: int, stop: int, lat: float, lon: float) -> list[tuple[str, float]]:
+        """Matches [start, stop) of the distance ranking: distance rounded to 0.1 mi, then ``rank``.
+
+        The dot products place every point to within ``EDGE_SLACK_MI``; points in the 0.1-mile
+        buckets the page touches (and a hair either side) get their exact distance (geopy's formula
+        on the stored coordinates), the matches nearer than those buckets are only counted."""
+        radius_mi = geo.EARTH_RADIUS_MI
+        slack = EDGE_SLACK_MI
+        nearest = np.argsort(-m.dots, kind="stable")
+        seen = np.cumsum(m.counts[nearest])  # matches at the nearest points up to each one
+
+        def miles_at(index: int) -> float:  # the distance of the index-th nearest match, roughly
+            dot = float(m.dots[nearest[int(np.searchsorted(seen, index, side="right"))]])
+            return radius_mi * math.acos(max(-1.0, min(1.0, dot)))
+
+        low_edge = geo.round_tenth(max(0.0, miles_at(start) - slack)) - 0.05
+        high_edge = geo.round_tenth(miles_at(stop - 1) + slack) + 0.05
+        window = m.dots >= math.cos(min(math.pi, (high_edge + slack) / radius_mi))
+        before = 0
+        if low_edge - slack > 0:
+            nearer = m.dots > math.cos((low_edge - slack) / radius_mi)
+            before = int(m.counts[nearer].sum())
+            window &= ~nearer
+        chosen = np.flatnonzero(window)
+        offsets = np.cumsum(m.counts) - m.counts
+        rows = m.clinics[_runs(offsets[chosen], m.counts[chosen])]
+        miles = [geo.distance_mi(lat, lon, p_lat, p_lon) for p_lat, p_lon in
+                 zip(self.p_lat[m.points[chosen]].tolist(), self.p_lon[m.points[chosen]].tolist())]
+        per_row = np.repeat(np.array(miles, dtype=np.float64), m.counts[chosen])
+        buckets = np.repeat(np.array([geo.round_tenth(d) for d in miles], dtype=np.float64), m.counts[chosen])
+        order = np.lexsort((self.rank[rows], buckets))[start - before:stop - before]
+        return list(zip(self.id_at(rows[order]), per_row[order].tolist()))
 
     def _slices(self, lat: float, lon: float, radius_mi: float) -> Iterator[tuple[int, int]]:
+        """Ranges of points that may lie within the radius: one longitude range per latitude band."""
         south, north, west, east, wraps = geo.bounding_box(lat, lon, radius_mi)
         ranges = [(west, 180.0), (-180.0, east)] if wraps else [(west, east)]
         for band in range(max(-90, math.floor(south)), min(90, math.floor(north)) + 1):
             lo, hi = int(self.cell_start[band + 90]), int(self.cell_start[band + 91])
             if lo == hi:
                 continue
-            lons = self.lon32[lo:hi]
+            lons = self.p_lon32[lo:hi]
             for w, e in ranges:
                 a = lo + int(np.searchsorted(lons, w - _LON_PAD, side="left"))
                 b = lo + int(np.searchsorted(lons, e + _LON_PAD, side="right"))
@@ -234,9 +323,19 @@ class Snapshot:
 
     def near(self, positions: np.ndarray, lat: float, lon: float, radius_mi: float) -> np.ndarray:
         """Which of ``positions`` are in-clinic listings within the radius (a boolean array)."""
+        located = positions < self.p_start[-1]
+        if not located.any():
+            return located
         qx, qy, qz = _unit(lat, lon)
-        dots = self.ux[positions] * qx + self.uy[positions] * qy + self.uz[positions] * qz
-        return (dots >= geo.cos_of_radius(radius_mi)) & ((self.settings[positions] & _IN_CLINIC) != 0)
+        points = np.searchsorted(self.p_start, np.where(located, positions, 0), side="right") - 1
+        dots = self.p_ux[points] * qx + self.p_uy[points] * qy + self.p_uz[points] * qz
+        return located & (dots >= geo.cos_of_radius(radius_mi)) & ((self.settings[positions] & _IN_CLINIC) != 0)
+
+
+def _runs(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions first[i], first[i] + 1, … (counts[i] of them) for every i, one after another."""
+    total = int(counts.sum())
+    return np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(total)
 
 
 def _unit(lat: float, lon: float) -> tuple[float, float, float]:
@@ -268,6 +367,53 @@ class _Locator:
         at = np.searchsorted(self.sorted_ids, wanted)
         at[at == len(self.sorted_ids)] = 0
         return self.positions[at], self.sorted_ids[at] == wanted
+
+
+_HEX_VALUE = np.full(256, 255, dtype=np.uint8)
+_HEX_VALUE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+_DASHES = [8, 13, 18, 23]
+
+
+def _pack_ids(ids: np.ndarray) -> np.ndarray | None:
+    """The ids as 16 bytes each when every one is a UUID as ``str(uuid)`` writes it (lower-case,
+    dashed), else None (kept as text). Sample, web and imported ids are such UUIDs."""
+    if ids.dtype != np.dtype("S36") or not len(ids):
+        return None
+    chars = ids.view(np.uint8).reshape(-1, 36)
+    if (chars[:, _DASHES] != ord("-")).any():
+        return None
+    nibbles = _HEX_VALUE[np.delete(chars, _DASHES, axis=1)]
+    if (nibbles == 255).any():
+        return None
+    return np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+
+
+def _tie_ranks(conn: Connection, ids: np.ndarray, confirmed: np.ndarray) -> np.ndarray:
+    """Each clinic's place in the order that settles distance ties: ``confirmed_at`` newest first
+    (none last), then name (``name_key``), then id. Names are read only for clinics whose
+    confirmation time another clinic shares."""
+    newest_first = np.where(confirmed == _NO_TIME, np.iinfo(np.int64).max, -confirmed)
+    order = np.lexsort((ids, newest_first))
+    keys = newest_first[order]
+    same = keys[1:] == keys[:-1]
+    if same.any():
+        tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # places in ``order``
+        tied_ids = [v.decode() for v in ids[order[tied]].tolist()]
+        names = _names(conn, tied_ids)
+        settled = sorted(range(len(tied)), key=lambda i: (int(keys[tied[i]]), name_key(names[tied_ids[i]]),
+                                                         tied_ids[i]))
+        order[tied] = order[tied[settled]]
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[order] = np.arange(len(ids))
+    return rank
+
+
+def _names(conn: Connection, ids: list[str]) -> dict[str, str]:
+    stmt = text("SELECT id, name FROM clinic WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    names: dict[str, str] = {}
+    for i in range(0, len(ids), 10_000):
+        names.update(conn.execute(stmt, {"ids": ids[i:i + 10_000]}).all())
+    return names
 
 
 def _stream(conn: Connection, sql: str) -> Iterator[list[tuple]]:
@@ -321,8 +467,6 @@ def _read_clinics(conn: Connection) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, chunks in parts.items():
         out[key] = np.concatenate(chunks) if chunks else np.empty(0, dtype="S36" if key == "id" else np.float64)
-    for key in ("ux", "uy", "uz"):
-        out[key] = np.nan_to_num(out[key])
     for key, vocabulary in (("settings", vocab.SETTINGS), ("methods", vocab.METHODS),
                             ("conditions", vocab.CONDITIONS), ("services", vocab.SERVICES)):
         out[key] = out[key].astype(_mask_dtype(len(vocabulary.slugs)))
@@ -336,9 +480,11 @@ def _mask_dtype(bits: int):
     return np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32 if bits <= 32 else np.uint64
 
 
-def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per carrier: sorted positions it covers, with their coverage bits (offered services only).
-    Rows of clinics that are not published are dropped by ``locate`` (no join needed)."""
+def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray,
+                    n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per carrier, every clinic's coverage as a small code and the 32-bit patterns the codes stand
+    for (code 0: no coverage). Offered services only; rows of clinics that are not published are
+    dropped by ``locate`` (no join needed)."""
     carriers = vocab.CARRIERS.slugs
     carrier_code = {slug: i for i, slug in enumerate(carriers)}
     service_index = {slug: i for i, slug in enumerate(vocab.SERVICES.slugs)}
@@ -356,7 +502,7 @@ def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray) ->
         ok = found & (code >= 0) & (svc >= 0)
         ok &= (services[pos].astype(np.uint32) & (1 << np.clip(svc, 0, 31)).astype(np.uint32)) != 0  # offered
         parts_code.append(code[ok])
-        parts_pos.append(pos[ok].astype(np.int32))
+        parts_pos.append(pos[ok])
         parts_bits.append(plan_bits[ok] << (8 * svc[ok]).astype(np.uint32))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if not parts_code:
@@ -372,7 +518,10 @@ def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray) ->
             continue
         p, b = pos[lo:hi], bits[lo:hi]
         starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
-        out[slug] = (p[starts].copy(), np.bitwise_or.reduceat(b, starts).astype(np.uint32))
+        patterns, codes = np.unique(np.bitwise_or.reduceat(b, starts), return_inverse=True)
+        dense = np.zeros(n, dtype=np.uint8 if len(patterns) < 256 else np.uint16)
+        dense[p[starts]] = codes + 1
+        out[slug] = (dense, np.r_[np.uint32(0), patterns].astype(np.uint32))
     return out
 
 
@@ -409,8 +558,6 @@ class _Entry:
         self.snapshot: Snapshot | None = None
         self.lock = threading.Lock()
         self.building = False
-        self.cards: OrderedDict[str, Any] = OrderedDict()
-        self.cards_token: Token | None = None
 
 
 _ENTRIES: dict[Any, _Entry] = {}
@@ -461,44 +608,44 @@ class Lookup:
 
     token: Token | None
     snapshot: Snapshot | None
-    entry: _Entry | None
-
-    def cached_cards(self) -> OrderedDict[str, Any] | None:
-        """The card cache, when this session sees committed data the cache may hold."""
-        if self.entry is None or self.snapshot is None or self.token is None:
-            return None
-        entry = self.entry
-        if entry.cards_token != self.token:
-            entry.cards = OrderedDict()
-            entry.cards_token = self.token
-        return entry.cards
 
 
-def lookup(session: Session, *, build: bool = True) -> Lookup:
-    """The snapshot valid for what ``session`` sees, building or refreshing it when it is not."""
+def current(session: Session) -> Snapshot | None:
+    """This process's latest snapshot for the session's database, without asking whether the
+    session sees the same data: a search computes its page from it, then checks the token in the
+    same round trip that loads the page's cards (``search``)."""
     engine = _engine_of(session)
     if engine is None or not has_state_table(session):
-        return Lookup(None, None, None)
-    token = read_token(session)
+        return None
+    return _entry(engine).snapshot
+
+
+def lookup(session: Session, *, build: bool = True, token: Token | None = None) -> Lookup:
+    """The snapshot valid for what ``session`` sees (``token``, if already read), building or
+    refreshing it when it is not."""
+    engine = _engine_of(session)
+    if engine is None or not has_state_table(session):
+        return Lookup(None, None)
+    token = token or read_token(session)
     entry = _entry(engine)
     snapshot = entry.snapshot
     if snapshot is not None and snapshot.token == token:
-        return Lookup(token, snapshot, entry)
+        return Lookup(token, snapshot)
     if not build:
-        return Lookup(token, None, entry)
+        return Lookup(token, None)
     background = snapshot is not None and snapshot.built_s > SYNC_BUILD_S
     with entry.lock:
         if entry.building:
-            return Lookup(token, None, entry)
+            return Lookup(token, None)
         if entry.snapshot is not snapshot and entry.snapshot is not None and entry.snapshot.token == token:
-            return Lookup(token, entry.snapshot, entry)
+            return Lookup(token, entry.snapshot)
         entry.building = True
     if background:
         threading.Thread(target=_rebuild, args=(engine, entry), name="search-index", daemon=True).start()
-        return Lookup(token, None, entry)
+        return Lookup(token, None)
     _rebuild(engine, entry)
     snapshot = entry.snapshot
-    return Lookup(token, snapshot if snapshot is not None and snapshot.token == token else None, entry)
+    return Lookup(token, snapshot if snapshot is not None and snapshot.token == token else None)
 
 
 def warm(engine: Engine) -> Snapshot | None:

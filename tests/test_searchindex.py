@@ -257,3 +257,22 @@ def test_a_full_card_cache_starts_again_without_losing_a_result(db_session, dire
     for query in random_queries(30, seed=9):
         fast, slow = _both(db_session, query, now)
         assert _facts(fast) == _facts(slow), query
+
+
+def test_clinics_sharing_a_point_and_a_confirmation_time_rank_by_name_then_id(db_session, make_clinic):
+    now = utcnow()
+    names = ["delta", "Bravo", "alpha", "Charlie", "bravo"]
+    clinics = [make_clinic(name=name, lat=30.2713, lon=-97.7426, confirmed_at=now) for name in names]
+    older = make_clinic(name="Aardvark", lat=30.2713, lon=-97.7426, confirmed_at=now - timedelta(days=3))
+    stale = make_clinic(name="Aaa stale", lat=30.2713, lon=-97.7426, confirmed_at=now - timedelta(days=120))
+    by_name = sorted(clinics, key=lambda c: (c.name.lower(), c.id))
+    assert _ids(db_session) == [c.id for c in by_name] + [older.id, stale.id]
+    assert searchindex.lookup(db_session, build=False).snapshot is not None
+
+
+def test_ids_that_are_not_canonical_uuids_are_still_found(db_session, make_clinic):
+    # Written outside kapfinder (say with psql): the index keeps such ids as text.
+    odd = make_clinic(id="Clinic-1-From-Psql", name="Odd id", lat=30.2713, lon=-97.7426)
+    usual = make_clinic(name="Usual id", lat=30.30, lon=-97.75)
+    assert _ids(db_session) == [odd.id, usual.id]
+    assert searchindex.lookup(db_session, build=False).snapshot is not None

@@ -13,7 +13,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from geopy.distance import great_circle
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -65,6 +64,8 @@ def distance_mi(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     ``Distance`` per call: ranking a page computes dozens of these, and this is ~20× faster.
     """
     if abs(lon1) > 180 or abs(lon2) > 180 or abs(lat1) > 90 or abs(lat2) > 90:
+        from geopy.distance import great_circle  # geopy normalises these; importing it costs ~6 MB
+
         return great_circle((lat1, lon1), (lat2, lon2), radius=EARTH_RADIUS_KM).km / KM_PER_MILE
     lat1, lng1, lat2, lng2 = math.radians(lat1), math.radians(lon1), math.radians(lat2), math.radians(lon2)
     sin_lat1, cos_lat1 = math.sin(lat1), math.cos(lat1)

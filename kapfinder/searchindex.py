@@ -29,12 +29,18 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -49,6 +55,8 @@ log = logging.getLogger(__name__)
 
 #: Rebuilds that took longer than this run in a background thread; searches use SQL meanwhile.
 SYNC_BUILD_S = 0.5
+#: Large builds (``warm``, background rebuilds) run in another process, so their garbage is not ours.
+BUILD_APART = True
 #: Slack (miles) on bucket edges: the float error of a dot product near 1 is ~10 cm.
 EDGE_SLACK_MI = 0.001
 #: Cards kept per process (a card is ~4 KB).
@@ -155,6 +163,12 @@ class Snapshot:
         self.built_s = 0.0
         #: Cards (``cards.ClinicCard``) of this snapshot's data, most recently used last.
         self.cards: OrderedDict[str, Any] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "cards"}  # a new snapshot starts with no cards
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state, cards=OrderedDict())
 
     # -- building --
 
@@ -581,20 +595,87 @@ def _engine_of(session: Session) -> Engine | None:
     return engine
 
 
-def _build(engine: Engine) -> Snapshot:
+def _build_here(engine: Engine) -> Snapshot:
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():  # one snapshot: the token and the rows agree
-            token = read_token(conn)
-            snapshot = Snapshot.build(conn, token)
-    log.info("search index: %d published clinics in %.2f s (generation %s)", snapshot.n, snapshot.built_s, token[1])
+            return Snapshot.build(conn, read_token(conn))
+
+
+def _build_apart(engine: Engine) -> Snapshot:
+    """Build in another process and take the finished arrays back through a pipe.
+
+    A build reads every published clinic as Python objects: at a million clinics that is ~500 MB
+    for some seconds, and the allocator keeps tens of megabytes of it afterwards (a gunicorn
+    master would hand those pages to every worker it forks). Another process's garbage ends with
+    it. A single-threaded process (gunicorn's master, a command) forks; a process with threads (a
+    worker) starts a fresh interpreter instead, since a fork could inherit a lock another thread
+    holds (SQLite's among them)."""
+    if threading.active_count() == 1 and hasattr(os, "fork"):
+        return _build_in_fork(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", "from kapfinder.searchindex import build_to_stdout; build_to_stdout()"],
+                          input=url.encode(), capture_output=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"search index: the build process failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    return pickle.loads(done.stdout)
+
+
+def build_to_stdout() -> None:
+    """The build process's side of ``_build_apart``: the database URL on stdin, the snapshot on stdout."""
+    from sqlalchemy import create_engine
+
+    from .db import configure_engine
+
+    engine = create_engine(sys.stdin.read().strip())
+    configure_engine(engine)
+    snapshot = _build_here(engine)
+    engine.dispose()
+    pickle.dump(snapshot, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
+
+
+def _build_in_fork(engine: Engine) -> Snapshot:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: build, send, leave without running the parent's clean-up
+        code = 1
+        try:
+            os.close(read_end)
+            engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+            with os.fdopen(write_end, "wb") as out:
+                pickle.dump(_build_here(engine), out, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported by the parent as a failed build
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as received:
+        data = received.read()
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # reaped by someone else's SIGCHLD handler: the data tells
+        pass
+    try:
+        return pickle.loads(data)
+    except Exception as exc:
+        raise RuntimeError("search index: the build process sent no index (see its traceback above)") from exc
+
+
+def _build(engine: Engine, apart: bool = False) -> Snapshot:
+    snapshot = _build_apart(engine) if apart and BUILD_APART else _build_here(engine)
+    log.info("search index: %d published clinics in %.2f s (generation %s)", snapshot.n, snapshot.built_s,
+             snapshot.token[1])
     return snapshot
 
 
-def _rebuild(engine: Engine, entry: _Entry) -> None:
+def _rebuild(engine: Engine, entry: _Entry, apart: bool = False) -> None:
     try:
-        snapshot = _build(engine)
+        snapshot = _build(engine, apart)
         entry.snapshot = snapshot
     except Exception:  # the SQL path keeps answering; the next search tries again
         log.exception("search index: rebuild failed")
@@ -641,7 +722,7 @@ def lookup(session: Session, *, build: bool = True, token: Token | None = None) 
             return Lookup(token, entry.snapshot)
         entry.building = True
     if background:
-        threading.Thread(target=_rebuild, args=(engine, entry), name="search-index", daemon=True).start()
+        threading.Thread(target=_rebuild, args=(engine, entry, True), name="search-index", daemon=True).start()
         return Lookup(token, None)
     _rebuild(engine, entry)
     snapshot = entry.snapshot
@@ -658,5 +739,5 @@ def warm(engine: Engine) -> Snapshot | None:
         if entry.building:
             return entry.snapshot
         entry.building = True
-    _rebuild(engine, entry)
+    _rebuild(engine, entry, apart=True)
     return entry.snapshot

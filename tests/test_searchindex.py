@@ -276,3 +276,20 @@ def test_ids_that_are_not_canonical_uuids_are_still_found(db_session, make_clini
     usual = make_clinic(name="Usual id", lat=30.30, lon=-97.75)
     assert _ids(db_session) == [odd.id, usual.id]
     assert searchindex.lookup(db_session, build=False).snapshot is not None
+
+
+@pytest.mark.parametrize("how", ["fork", "fresh interpreter"])
+def test_an_index_built_in_another_process_answers_exactly_as_sql_does(db_session, directory, how, monkeypatch):
+    engine = db_session.get_bind()
+    if how == "fork":
+        snapshot = searchindex._build_in_fork(engine)
+    else:  # what a worker with threads does
+        monkeypatch.setattr(searchindex.threading, "active_count", lambda: 4)
+        snapshot = searchindex._build_apart(engine)
+    assert snapshot.token == searchindex.read_token(db_session) and snapshot.n > 200
+    searchindex._entry(engine).snapshot = snapshot
+    now = utcnow()
+    for query in random_queries(40, seed=5):
+        fast, slow = _both(db_session, query, now)
+        assert searchindex.current(db_session) is snapshot  # no rebuild happened: this snapshot answered
+        assert _facts(fast) == _facts(slow), query

@@ -15,8 +15,8 @@ one. Layout (n published clinics, those with coordinates first), about 40 bytes 
   ≥ cos(radius / R): the same test and the same float arithmetic as the SQL path) and coordinates;
 * clinics point by point (a point's clinics are one run of positions), each with its 16-byte id, its
   tie-break ``rank`` and one byte per filter column (settings, methods, conditions, accepting);
-* per carrier, one code per clinic for its coverage, standing for 32 bits: 8 per service, one per
-  plan type, all 8 when the row names no plan type;
+* per carrier, one byte per clinic for its coverage, a code for 32 bits: 8 per service, one per
+  plan type, all 8 when the row names no plan type (rare patterns are kept apart, by position);
 * per state, the at-home programmes serving it, in name order, with their confirmation times.
 
 Freshness: migration 0007 keeps ``search_state`` (epoch, generation) moving with every write to the
@@ -222,7 +222,7 @@ class Snapshot:
     def nbytes(self) -> int:
         """What the arrays hold (the card cache aside)."""
         arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
-        arrays += [a for pair in self.carriers.values() for a in pair]
+        arrays += [a for coverage in self.carriers.values() for a in coverage.arrays()]
         arrays += [a for pair in self.at_home.values() for a in pair]
         return sum(a.nbytes for a in arrays)
 
@@ -245,10 +245,10 @@ class Snapshot:
         if f.accepting:
             keep &= self.accepting[pos] == 1
         if f.carrier is not None:
-            codes, patterns = self.carriers.get(f.carrier, (None, None))
-            if codes is None:
+            coverage = self.carriers.get(f.carrier)
+            if coverage is None:
                 return np.zeros(len(pos), dtype=bool)
-            keep &= ((patterns & f.coverage_bits) != 0)[codes[pos]]
+            keep &= coverage.covers(pos, f.coverage_bits)
         return keep
 
     def within(self, lat: float, lon: float, radius_mi: float, f: Filters) -> Matches:
@@ -495,10 +495,9 @@ def _mask_dtype(bits: int):
 
 
 def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray,
-                    n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per carrier, every clinic's coverage as a small code and the 32-bit patterns the codes stand
-    for (code 0: no coverage). Offered services only; rows of clinics that are not published are
-    dropped by ``locate`` (no join needed)."""
+                    n: int) -> dict[str, _Coverage]:
+    """Per carrier, every clinic's coverage of offered services; rows of clinics that are not
+    published are dropped by ``locate`` (no join needed)."""
     carriers = vocab.CARRIERS.slugs
     carrier_code = {slug: i for i, slug in enumerate(carriers)}
     service_index = {slug: i for i, slug in enumerate(vocab.SERVICES.slugs)}
@@ -518,7 +517,7 @@ def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray,
         parts_code.append(code[ok])
         parts_pos.append(pos[ok])
         parts_bits.append(plan_bits[ok] << (8 * svc[ok]).astype(np.uint32))
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[str, _Coverage] = {}
     if not parts_code:
         return out
     code, pos, bits = np.concatenate(parts_code), np.concatenate(parts_pos), np.concatenate(parts_bits)
@@ -532,11 +531,46 @@ def _read_insurance(conn: Connection, locate: _Locator, services: np.ndarray,
             continue
         p, b = pos[lo:hi], bits[lo:hi]
         starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
-        patterns, codes = np.unique(np.bitwise_or.reduceat(b, starts), return_inverse=True)
-        dense = np.zeros(n, dtype=np.uint8 if len(patterns) < 256 else np.uint16)
-        dense[p[starts]] = codes + 1
-        out[slug] = (dense, np.r_[np.uint32(0), patterns].astype(np.uint32))
+        out[slug] = _Coverage.of(n, p[starts], np.bitwise_or.reduceat(b, starts))
     return out
+
+
+@dataclass
+class _Coverage:
+    """One carrier's coverage of every clinic: a byte each. Codes 1-254 stand for the 254 commonest
+    32-bit patterns (``table``); 255 means "see ``rare_bits``" (sorted by position), 0 no coverage."""
+
+    codes: np.ndarray
+    table: np.ndarray
+    rare_positions: np.ndarray
+    rare_bits: np.ndarray
+    COMMON = 254  # patterns with a code of their own
+
+    @classmethod
+    def of(cls, n: int, positions: np.ndarray, bits: np.ndarray) -> _Coverage:
+        patterns, which = np.unique(bits, return_inverse=True)
+        common = np.argsort(-np.bincount(which), kind="stable")[:cls.COMMON]
+        code_of = np.full(len(patterns), 255, dtype=np.uint8)
+        code_of[common] = np.arange(1, len(common) + 1, dtype=np.uint8)
+        codes = np.zeros(n, dtype=np.uint8)
+        codes[positions] = code_of[which]
+        table = np.zeros(256, dtype=np.uint32)
+        table[1:len(common) + 1] = patterns[common]
+        rare = code_of[which] == 255
+        return cls(codes, table, positions[rare].astype(np.int32), bits[rare].astype(np.uint32))
+
+    def covers(self, positions: np.ndarray, wanted_bits: int) -> np.ndarray:
+        """Which of ``positions`` have coverage in ``wanted_bits`` (a boolean array)."""
+        codes = self.codes[positions]
+        ok = ((self.table & wanted_bits) != 0)[codes]
+        rare = codes == 255
+        if rare.any():
+            at = np.searchsorted(self.rare_positions, positions[rare])
+            ok[rare] = (self.rare_bits[at] & wanted_bits) != 0
+        return ok
+
+    def arrays(self) -> list[np.ndarray]:
+        return [self.codes, self.table, self.rare_positions, self.rare_bits]
 
 
 def _read_at_home(conn: Connection, locate: _Locator, home_names: dict[int, str], ids: np.ndarray,

@@ -293,3 +293,19 @@ def test_an_index_built_in_another_process_answers_exactly_as_sql_does(db_sessio
         fast, slow = _both(db_session, query, now)
         assert searchindex.current(db_session) is snapshot  # no rebuild happened: this snapshot answered
         assert _facts(fast) == _facts(slow), query
+
+
+def test_coverage_patterns_kept_apart_filter_exactly_as_the_common_ones(db_session, directory, monkeypatch):
+    # A million clinics have thousands of coverage patterns per carrier; only the commonest get a
+    # code of their own. With room for two, most clinics here take the other path.
+    monkeypatch.setattr(searchindex._Coverage, "COMMON", 2)
+    now = utcnow()
+    insured = 0
+    for query in random_queries(120, seed=21):
+        if "insurance" not in query:
+            continue
+        fast, slow = _both(db_session, query, now)
+        assert _facts(fast) == _facts(slow), query
+        insured += 1
+    snapshot = searchindex.lookup(db_session, build=False).snapshot
+    assert insured > 30 and sum(len(c.rare_positions) for c in snapshot.carriers.values()) > 100

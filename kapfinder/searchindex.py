@@ -59,8 +59,9 @@ SYNC_BUILD_S = 0.5
 BUILD_APART = True
 #: Slack (miles) on bucket edges: the float error of a dot product near 1 is ~10 cm.
 EDGE_SLACK_MI = 0.001
-#: Cards kept per process (a card is ~4 KB).
-CARD_CACHE_SIZE = 8_000
+#: Cards kept per process (a card is ~3.5 KB; a miss costs only its rows, read in the round trip
+#: every search makes anyway).
+CARD_CACHE_SIZE = 2_000
 _FETCH = 50_000
 _LON_PAD = 1e-4  # degrees: float32 longitudes choose slices, float64 dot products decide
 _SERVICE_SHIFT = {slug: 8 * i for i, slug in enumerate(vocab.SERVICES.slugs)}

@@ -47,7 +47,8 @@ def redacted_url(url: str | None) -> str | None:
 
 
 RESPONSE_PREFIX = "kapfinder:response:"
-RESPONSE_CACHE_ENTRIES = 512
+#: Whole API responses kept per process without Redis (one is ~35 KB: ~9 MB in all).
+RESPONSE_CACHE_ENTRIES = 256
 
 
 class FastJSONProvider(DefaultJSONProvider):

@@ -42,10 +42,11 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from .db import configure_engine
-    from .extensions import babel, csrf, db, limiter, login_manager, migrate
+    from . import migrating
+    from .extensions import babel, csrf, db, limiter, login_manager
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    migrating.defer(app)  # Flask-Migrate (and Alembic) load only when something migrates
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=lambda: "en")

@@ -1,16 +1,14 @@
-"""Bare extension objects, bound to the app in ``create_app``."""
+"""Bare extension objects, bound to the app in ``create_app`` (Flask-Migrate: see ``migrating``)."""
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
 from .models import Base
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()

@@ -1,4 +1,4 @@
-"""``flask db backup PATH`` and ``flask db restore PATH``, added to Flask-Migrate's ``db`` group.
+"""``flask db backup PATH`` and ``flask db restore PATH``, in the ``db`` group beside Flask-Migrate's commands.
 
 SQLite: the online backup API, page by page, so the site keeps serving while it runs and the copy
 is consistent. PostgreSQL: ``pg_dump -Fc`` / ``pg_restore --clean``; the password travels in the
@@ -133,7 +133,7 @@ def clinic_count(engine: Engine) -> int:
 
 def register(app: Flask) -> None:
     group = app.cli.commands.get("db")
-    if group is None or not isinstance(group, click.Group):  # Flask-Migrate not bound: nothing to extend
+    if group is None or not isinstance(group, click.Group):  # no `db` group: nothing to extend
         return
 
     @group.command("backup")

@@ -154,3 +154,33 @@ def test_flask_run_as_make_run_starts_it_logs_without_query_strings(migrated, in
         running.get(f"/search?location={SECRET}")
         running.get(f"/api/v1/clinics?location={SECRET}")
     _assert_logged_without_query(running.log())
+
+
+def test_a_serving_process_never_loads_alembic(migrated, instance_path):
+    # Alembic and Mako weigh about 11 MB per process; a worker that only serves must not carry them.
+    script = ("import sys, app\n"
+              "client = app.app.test_client()\n"
+              "assert client.get('/healthz').status_code == 200\n"
+              "assert client.get('/api/v1/clinics?location=78701').status_code == 200\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'flask_migrate', 'mako')))\n")
+    done = subprocess.run([str(VENV_BIN / "python"), "-c", script], env=server_env(migrated, instance_path),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_flask_db_commands_work_though_flask_migrate_loads_late(tmp_path, instance_path):
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    env = server_env(url, instance_path)
+
+    def flask(*args: str) -> str:
+        done = subprocess.run([str(VENV_BIN / "flask"), *args], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "upgrade" in flask("db", "--help") and "backup" in flask("db", "--help")
+    flask("db", "upgrade")
+    assert "(head)" in flask("db", "-d", str(ROOT / "migrations"), "current")
+    assert flask("db", "clinic-count").strip() == "0"
+    assert "Backed up" in flask("db", "backup", str(tmp_path / "copy.db"))

@@ -3,6 +3,7 @@
 Every value can be overridden on the command line or with GUNICORN_CMD_ARGS; the ones operators
 usually change also read an environment variable. See docs/DEPLOY.md.
 """
+import ctypes
 import os
 
 _cpus = os.cpu_count() or 1
@@ -47,6 +48,17 @@ proxy_allow_ips = ""
 # gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be shared by every gunicorn the
 # same user runs on a machine; kapfinder does not use it.
 control_socket_disable = True
+
+
+# glibc gives each thread that allocates its own malloc arena, and each keeps what it once held: with
+# 4 threads per worker that is several MB per worker for nothing. Two arenas are plenty for threads
+# that mostly wait on the database. (mallopt's M_ARENA_MAX; the MALLOC_ARENA_MAX variable, if set,
+# wins. Other C libraries: nothing to do.)
+if "MALLOC_ARENA_MAX" not in os.environ:
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # -8 is M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 # The app is imported once, in the master, which builds the search index before forking: workers

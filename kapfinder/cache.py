@@ -39,10 +39,17 @@ class LocalCache:
 
     shared = False
 
-    def __init__(self, max_entries: int = LOCAL_MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = LOCAL_MAX_ENTRIES, max_bytes: int | None = None) -> None:
         self.max_entries = max_entries
+        #: A budget for the stored JSON text, when values vary a lot in size (whole responses).
+        self.max_bytes = max_bytes
         self._items: OrderedDict[str, tuple[float | None, str]] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
+
+    def _drop(self, key: str) -> None:
+        _expires, payload = self._items.pop(key)
+        self._size -= len(payload)
 
     def get(self, key: str) -> Any | None:
         with self._lock:
@@ -51,7 +58,7 @@ class LocalCache:
                 return None
             expires, payload = item
             if expires is not None and expires <= time.monotonic():
-                del self._items[key]
+                self._drop(key)
                 return None
             self._items.move_to_end(key)
         return json.loads(payload)
@@ -60,20 +67,26 @@ class LocalCache:
         # Stored as JSON text so a cached value behaves the same as it would from Redis,
         # and a caller mutating what it got back cannot change the cache.
         payload = json.dumps(value, separators=(",", ":"))
+        if self.max_bytes is not None and len(payload) > self.max_bytes:
+            return  # larger than the whole budget: not worth evicting everything for
         expires = time.monotonic() + ttl if ttl else None
         with self._lock:
+            if key in self._items:
+                self._drop(key)
             self._items[key] = (expires, payload)
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
+            self._size += len(payload)
+            while len(self._items) > self.max_entries or (self.max_bytes is not None and self._size > self.max_bytes):
+                self._drop(next(iter(self._items)))
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._items.pop(key, None)
+            if key in self._items:
+                self._drop(key)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._size = 0
 
 
 class RedisCache:
@@ -131,8 +144,9 @@ class RedisCache:
             self._failed(exc)
 
 
-def get_cache(redis_url: str | None, *, prefix: str = PREFIX, max_entries: int = LOCAL_MAX_ENTRIES) -> Cache:
-    """Redis-backed when ``redis_url`` is set, else an in-process LRU."""
+def get_cache(redis_url: str | None, *, prefix: str = PREFIX, max_entries: int = LOCAL_MAX_ENTRIES,
+              max_bytes: int | None = None) -> Cache:
+    """Redis-backed when ``redis_url`` is set, else an in-process LRU (``max_bytes``: of JSON text)."""
     if redis_url:
         return RedisCache(redis_url, prefix=prefix)
-    return LocalCache(max_entries=max_entries)
+    return LocalCache(max_entries=max_entries, max_bytes=max_bytes)

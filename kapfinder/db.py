@@ -15,6 +15,10 @@ from sqlalchemy.orm import Session, scoped_session
 
 IMMEDIATE = "kapfinder_immediate"
 BUSY_TIMEOUT_MS = 15000
+#: SQLite's own page cache per connection (its default is 2 MB). The operating system caches the
+#: file already and a search reads only its page of cards, so each of a worker's connections keeps
+#: a small one; bulk loads enlarge theirs while they run (bulk.loading_cache).
+PAGE_CACHE_KIB = 512
 
 
 def is_sqlite(engine_or_session: Engine | Session) -> bool:
@@ -37,6 +41,7 @@ def configure_engine(engine: Engine) -> None:
         if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

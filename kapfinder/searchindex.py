@@ -61,7 +61,7 @@ BUILD_APART = True
 EDGE_SLACK_MI = 0.001
 #: Cards kept per process (a card is ~3.5 KB; a miss costs only its rows, read in the round trip
 #: every search makes anyway).
-CARD_CACHE_SIZE = 2_000
+CARD_CACHE_SIZE = 1_000
 _FETCH = 50_000
 _LON_PAD = 1e-4  # degrees: float32 longitudes choose slices, float64 dot products decide
 _SERVICE_SHIFT = {slug: 8 * i for i, slug in enumerate(vocab.SERVICES.slugs)}

@@ -47,8 +47,10 @@ def redacted_url(url: str | None) -> str | None:
 
 
 RESPONSE_PREFIX = "kapfinder:response:"
-#: Whole API responses kept per process without Redis (one is ~35 KB: ~9 MB in all).
+#: Whole API responses kept per process without Redis: at most this many, in at most this much JSON
+#: text (a page of 20 results is ~40 KB, so ~100 such pages; smaller answers fit more).
 RESPONSE_CACHE_ENTRIES = 256
+RESPONSE_CACHE_BYTES = 4 * 1024 * 1024
 
 
 class FastJSONProvider(DefaultJSONProvider):
@@ -78,7 +80,8 @@ def configure(app: Flask) -> None:
     app.extensions["kapfinder_cache"] = get_cache(redis_url)
     # Whole API search responses (views/api.py): a few hundred per process, or shared in Redis.
     app.extensions["kapfinder_response_cache"] = get_cache(redis_url, prefix=RESPONSE_PREFIX,
-                                                           max_entries=RESPONSE_CACHE_ENTRIES)
+                                                           max_entries=RESPONSE_CACHE_ENTRIES,
+                                                           max_bytes=RESPONSE_CACHE_BYTES)
     app.json = FastJSONProvider(app)
 
     if not log.handlers and not app.testing:

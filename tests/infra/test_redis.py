@@ -77,6 +77,18 @@ def test_local_cache_keeps_the_most_recently_used_entries():
     assert (cache.get("a"), cache.get("c")) == (1, 3)
 
 
+def test_local_cache_with_a_byte_budget_drops_the_oldest_until_it_fits():
+    cache = get_cache(None, max_entries=100, max_bytes=25)  # each value below is 10 bytes of JSON
+    for key in ("a", "b", "c"):
+        cache.set(key, "x" * 8)
+    assert cache.get("a") is None  # 30 bytes did not fit: the least recently used went
+    assert cache.get("b") == cache.get("c") == "x" * 8
+    cache.set("b", "y" * 8)  # replacing a value counts its new size, not both
+    assert cache.get("c") == "x" * 8 and cache.get("b") == "y" * 8
+    cache.set("huge", "z" * 40)  # larger than the whole budget: kept out, nothing evicted for it
+    assert cache.get("huge") is None and cache.get("c") == "x" * 8
+
+
 def test_local_cache_hands_out_copies_and_honours_a_zero_lifetime_as_forever():
     cache = LocalCache()
     cache.set("vocab:methods", {"slugs": ["iv", "im"]}, ttl=None)

@@ -8,6 +8,7 @@ same row the ORM would have written.
 """
 from __future__ import annotations
 
+import gc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -223,7 +224,7 @@ def insert_clinics(bind: Session | Connection, records: Iterable[ClinicRows], *,
     copy = _use_copy(conn) if use_copy is None else use_copy
     now = now or utcnow()
     count = 0
-    with loading_cache(conn), search_triggers_once(conn):
+    with loading_cache(conn), search_triggers_once(conn), cyclic_gc_paused():
         for batch in _batches(records, batch_size):
             clinics, insurance, prices, states = _rows_of(batch, now)
             for table, rows in ((CLINIC, clinics), (INSURANCE, insurance), (PRICE, prices), (AT_HOME, states)):
@@ -235,6 +236,20 @@ def insert_clinics(bind: Session | Connection, records: Iterable[ClinicRows], *,
                     _executemany(conn, table, rows)
             count += len(clinics)
     return count
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector off while rows stream through: they hold no cycles (reference
+    counting frees each batch), yet the millions of short-lived dicts kept triggering collections
+    that walk every object of the process, a third of a large load's Python time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager

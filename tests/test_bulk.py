@@ -127,3 +127,21 @@ def test_a_failed_load_puts_the_indexes_back(db_session, monkeypatch):
         sample.load(db_session, 60, seed=8)
     db_session.rollback()
     assert sorted(bulk._secondary_indexes(db_session.connection())) == before
+
+
+def test_a_load_leaves_the_garbage_collector_as_it_found_it(db_session):
+    import gc
+
+    rows = sample.generate(sample.standard_zips(db_session.connection()), 3, seed=9)
+    assert gc.isenabled()
+    assert bulk.insert_clinics(db_session, rows) == 3
+    assert gc.isenabled()  # paused only while the rows streamed
+
+    def failing():
+        yield from sample.generate(sample.standard_zips(db_session.connection()), 1, seed=10)
+        raise ValueError("a bad record")
+
+    with pytest.raises(ValueError, match="a bad record"):
+        bulk.insert_clinics(db_session, failing())
+    assert gc.isenabled()
+    db_session.rollback()

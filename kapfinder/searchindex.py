@@ -7,7 +7,7 @@ verification, searches without a point).
 
 Why: counting tens of thousands of matches of a 250-mile search in SQL costs tens of milliseconds on
 SQLite and more on PostgreSQL; the same count over contiguous slices of sorted arrays costs well under
-one. Layout (n published clinics, those with coordinates first), about 40 bytes per clinic:
+one. Layout (n published clinics, those with coordinates first), about 45 bytes per clinic:
 
 * *points*: the distinct coordinates clinics sit at, sorted by (``lat_cell``, lon), so a radius reads
   one contiguous slice of points per one-degree latitude band; each point's ``ux``/``uy``/``uz``
@@ -23,7 +23,8 @@ Freshness: migration 0007 keeps ``search_state`` (epoch, generation) moving with
 clinic tables. A search reads it through its own session; the index is used only when it was built
 at exactly that state, from committed data on a connection of its own. A session that sees other
 data (its own uncommitted writes, or a commit newer than the index) is answered by SQL instead while
-the index rebuilds (in the background once a build takes longer than ``SYNC_BUILD_S``).
+the index rebuilds (in the background once a build takes longer than ``SYNC_BUILD_S``; a large build
+runs in another process, a fork or a fresh interpreter, and only its arrays come back).
 """
 from __future__ import annotations
 

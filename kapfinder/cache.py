@@ -29,6 +29,10 @@ class Cache(Protocol):
 
     def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None: ...
 
+    def get_bytes(self, key: str) -> bytes | None: ...
+
+    def set_bytes(self, key: str, data: bytes, ttl: int | None = DEFAULT_TTL_S) -> None: ...
+
     def delete(self, key: str) -> None: ...
 
     def clear(self) -> None: ...
@@ -43,7 +47,7 @@ class LocalCache:
         self.max_entries = max_entries
         #: A budget for the stored JSON text, when values vary a lot in size (whole responses).
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, tuple[float | None, str]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float | None, str | bytes]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
@@ -52,6 +56,14 @@ class LocalCache:
         self._size -= len(payload)
 
     def get(self, key: str) -> Any | None:
+        payload = self._get(key)
+        return None if payload is None else json.loads(payload)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        payload = self._get(key)
+        return payload if isinstance(payload, bytes) else None
+
+    def _get(self, key: str) -> str | bytes | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -61,12 +73,17 @@ class LocalCache:
                 self._drop(key)
                 return None
             self._items.move_to_end(key)
-        return json.loads(payload)
+        return payload
 
     def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
         # Stored as JSON text so a cached value behaves the same as it would from Redis,
         # and a caller mutating what it got back cannot change the cache.
-        payload = json.dumps(value, separators=(",", ":"))
+        self._set(key, json.dumps(value, separators=(",", ":")), ttl)
+
+    def set_bytes(self, key: str, data: bytes, ttl: int | None = DEFAULT_TTL_S) -> None:
+        self._set(key, bytes(data), ttl)
+
+    def _set(self, key: str, payload: str | bytes, ttl: int | None) -> None:
         if self.max_bytes is not None and len(payload) > self.max_bytes:
             return  # larger than the whole budget: not worth evicting everything for
         expires = time.monotonic() + ttl if ttl else None
@@ -115,6 +132,21 @@ class RedisCache:
             return None
         self._warned = False
         return None if payload is None else json.loads(payload)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            payload = self._client.get(self.prefix + key)
+        except self._errors as exc:
+            self._failed(exc)
+            return None
+        self._warned = False
+        return payload
+
+    def set_bytes(self, key: str, data: bytes, ttl: int | None = DEFAULT_TTL_S) -> None:
+        try:
+            self._client.set(self.prefix + key, data, ex=ttl or None)
+        except self._errors as exc:
+            self._failed(exc)
 
     def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
         payload = json.dumps(value, separators=(",", ":"))

@@ -47,8 +47,8 @@ def redacted_url(url: str | None) -> str | None:
 
 
 RESPONSE_PREFIX = "kapfinder:response:"
-#: Whole API responses kept per process without Redis: at most this many, in at most this much JSON
-#: text (a page of 20 results is ~40 KB, so ~100 such pages; smaller answers fit more).
+#: Whole API responses kept per process without Redis, zlib-compressed: at most this many, in at
+#: most this many bytes (a page of 20 results, ~40 KB of JSON, is stored in ~6 KB: ~1.5 MB in all).
 RESPONSE_CACHE_ENTRIES = 256
 RESPONSE_CACHE_BYTES = 4 * 1024 * 1024
 

@@ -2,6 +2,8 @@
 directory changed: the key holds the data's generation."""
 from __future__ import annotations
 
+import zlib
+
 from sqlalchemy import text
 
 
@@ -33,9 +35,24 @@ def test_a_repeated_search_is_the_cached_body_and_no_cache_asks_for_a_fresh_one(
     from kapfinder.search import parse_criteria, search_cache_key
 
     key = search_cache_key(db.session, parse_criteria({"location": ["78701"]}, api=True))
-    responses.set(key, '{"results": [{"name": "From the cache"}]}', ttl=60)
+    stored = responses.get_bytes(key)
+    body = client.get(url).get_data()
+    assert stored is not None and zlib.decompress(stored) == body  # kept compressed, served as it was
+    responses.set_bytes(key, zlib.compress(b'{"results": [{"name": "From the cache"}]}'), ttl=60)
     assert _names(client.get(url)) == ["From the cache"]
     assert _names(client.get(url, headers={"Cache-Control": "no-cache"})) == ["Fresh Clinic"]
+
+
+def test_a_page_of_results_is_stored_in_a_fraction_of_its_size(app, client, make_clinic):
+    for n in range(20):
+        make_clinic(name=f"Clinic number {n}", lat=30.27 + n / 1000, lon=-97.74)
+    body = client.get("/api/v1/clinics?location=78701").get_data()
+    from kapfinder.extensions import db
+    from kapfinder.search import parse_criteria, search_cache_key
+
+    key = search_cache_key(db.session, parse_criteria({"location": ["78701"]}, api=True))
+    stored = app.extensions["kapfinder_response_cache"].get_bytes(key)
+    assert stored is not None and len(stored) * 3 < len(body)
 
 
 def test_errors_are_never_cached(client, make_clinic):

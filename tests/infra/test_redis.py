@@ -44,6 +44,9 @@ def test_redis_cache_values_are_seen_by_every_client_of_the_same_redis(redis_url
                                        "tags": ["a"]}
     reader.delete("zip:78701")
     assert writer.get("zip:78701") is None
+    writer.set_bytes("response:1", b"\x78\x01compressed\x00bytes", ttl=60)  # a stored API response
+    assert reader.get_bytes("response:1") == b"\x78\x01compressed\x00bytes"
+    reader.delete("response:1")
 
 
 def test_redis_cache_entries_expire_and_clear_leaves_other_keys_alone(redis_url):

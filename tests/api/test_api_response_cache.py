@@ -41,6 +41,9 @@ def test_a_repeated_search_is_the_cached_body_and_no_cache_asks_for_a_fresh_one(
     responses.set_bytes(key, zlib.compress(b'{"results": [{"name": "From the cache"}]}'), ttl=60)
     assert _names(client.get(url)) == ["From the cache"]
     assert _names(client.get(url, headers={"Cache-Control": "no-cache"})) == ["Fresh Clinic"]
+    # An entry in another format (a previous release's, in a shared Redis) is a miss, never a 500.
+    responses.set_bytes(key, b'{"results": []}', ttl=60)
+    assert _names(client.get(url)) == ["Fresh Clinic"]
 
 
 def test_a_page_of_results_is_stored_in_a_fraction_of_its_size(app, client, make_clinic):

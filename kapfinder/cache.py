@@ -2,7 +2,8 @@
 
 ``get_cache(redis_url)`` returns a Redis-backed cache shared by every process and machine when a
 URL is given, else an in-process LRU. Values are anything JSON can hold; what comes back is what
-``json.loads`` makes of it (tuples come back as lists). A cache is an optimisation, never a source
+``json.loads`` makes of it (tuples come back as lists); ``get_bytes``/``set_bytes`` keep bytes as
+they are (the API's compressed responses). A cache is an optimisation, never a source
 of truth: when Redis cannot be reached a read is a miss and a write is dropped (logged once), so a
 Redis outage slows kapfinder down but does not break it.
 """
@@ -45,9 +46,9 @@ class LocalCache:
 
     def __init__(self, max_entries: int = LOCAL_MAX_ENTRIES, max_bytes: int | None = None) -> None:
         self.max_entries = max_entries
-        #: A budget for the stored JSON text, when values vary a lot in size (whole responses).
+        #: A budget for the stored bytes, when values vary a lot in size (whole responses).
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, tuple[float | None, str | bytes]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float | None, bytes]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
@@ -56,14 +57,15 @@ class LocalCache:
         self._size -= len(payload)
 
     def get(self, key: str) -> Any | None:
-        payload = self._get(key)
+        payload = self.get_bytes(key)
         return None if payload is None else json.loads(payload)
 
-    def get_bytes(self, key: str) -> bytes | None:
-        payload = self._get(key)
-        return payload if isinstance(payload, bytes) else None
+    def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
+        # Stored as JSON so a cached value behaves the same as it would from Redis,
+        # and a caller mutating what it got back cannot change the cache.
+        self.set_bytes(key, json.dumps(value, separators=(",", ":")).encode(), ttl)
 
-    def _get(self, key: str) -> str | bytes | None:
+    def get_bytes(self, key: str) -> bytes | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -75,15 +77,8 @@ class LocalCache:
             self._items.move_to_end(key)
         return payload
 
-    def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
-        # Stored as JSON text so a cached value behaves the same as it would from Redis,
-        # and a caller mutating what it got back cannot change the cache.
-        self._set(key, json.dumps(value, separators=(",", ":")), ttl)
-
     def set_bytes(self, key: str, data: bytes, ttl: int | None = DEFAULT_TTL_S) -> None:
-        self._set(key, bytes(data), ttl)
-
-    def _set(self, key: str, payload: str | bytes, ttl: int | None) -> None:
+        payload = bytes(data)
         if self.max_bytes is not None and len(payload) > self.max_bytes:
             return  # larger than the whole budget: not worth evicting everything for
         expires = time.monotonic() + ttl if ttl else None
@@ -125,13 +120,11 @@ class RedisCache:
             log.warning("Redis cache unavailable (%s); serving without the shared cache.", exc.__class__.__name__)
 
     def get(self, key: str) -> Any | None:
-        try:
-            payload = self._client.get(self.prefix + key)
-        except self._errors as exc:
-            self._failed(exc)
-            return None
-        self._warned = False
+        payload = self.get_bytes(key)
         return None if payload is None else json.loads(payload)
+
+    def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
+        self.set_bytes(key, json.dumps(value, separators=(",", ":")).encode(), ttl)
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
@@ -145,13 +138,6 @@ class RedisCache:
     def set_bytes(self, key: str, data: bytes, ttl: int | None = DEFAULT_TTL_S) -> None:
         try:
             self._client.set(self.prefix + key, data, ex=ttl or None)
-        except self._errors as exc:
-            self._failed(exc)
-
-    def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
-        payload = json.dumps(value, separators=(",", ":"))
-        try:
-            self._client.set(self.prefix + key, payload, ex=ttl or None)
         except self._errors as exc:
             self._failed(exc)
 
@@ -178,7 +164,7 @@ class RedisCache:
 
 def get_cache(redis_url: str | None, *, prefix: str = PREFIX, max_entries: int = LOCAL_MAX_ENTRIES,
               max_bytes: int | None = None) -> Cache:
-    """Redis-backed when ``redis_url`` is set, else an in-process LRU (``max_bytes``: of JSON text)."""
+    """Redis-backed when ``redis_url`` is set, else an in-process LRU (``max_bytes``: of stored bytes)."""
     if redis_url:
         return RedisCache(redis_url, prefix=prefix)
     return LocalCache(max_entries=max_entries, max_bytes=max_bytes)

@@ -132,9 +132,8 @@ def clinic_count(engine: Engine) -> int:
 
 
 def register(app: Flask) -> None:
-    group = app.cli.commands.get("db")
-    if group is None or not isinstance(group, click.Group):  # no `db` group: nothing to extend
-        return
+    group = app.cli.commands["db"]  # migrating.defer made it
+    assert isinstance(group, click.Group)
 
     @group.command("backup")
     @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))

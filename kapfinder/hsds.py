@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from . import vocab
+from . import coverage, vocab
 from .errors import InvalidParameter, NotFound, UnknownLocation
 from .models import Clinic
 
@@ -467,11 +467,12 @@ def service_terms(clinic: Clinic, spec: ServiceSpec) -> set[tuple[str, str]]:
         terms.add((LISTING.name, "sample"))
     if clinic.accepting_new_patients is not None:
         terms.add((LISTING.name, "accepting-new-patients"))
-    for row in clinic.insurance:
-        if row.service == spec.service:
-            terms.add((vocab.CARRIERS.name, row.carrier))
-            terms.add((vocab.NETWORKS.name, row.network))
-            terms.update((vocab.PLAN_TYPES.name, p) for p in (row.plan_types or vocab.PLAN_TYPES.slugs))
+    # A service carries a carrier's terms when the insurance filter for it would keep the clinic.
+    wanted = coverage.wanted_services(None, [spec.method]) if spec.method else coverage.wanted_services(spec.service)
+    for row in coverage.covering_rows(clinic, wanted):
+        terms.add((vocab.CARRIERS.name, row.carrier))
+        terms.add((vocab.NETWORKS.name, row.network))
+        terms.update((vocab.PLAN_TYPES.name, p) for p in (row.plan_types or vocab.PLAN_TYPES.slugs))
     return terms
 
 

@@ -19,9 +19,8 @@ from sqlalchemy import and_, case, exists, func, literal_column, not_, or_, sele
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import geo, searchindex, vocab
+from . import coverage, geo, searchindex, vocab
 from .cards import ClinicCard, load_cards, load_cards_then
-from .coverage import coverage_for
 from .errors import InvalidParameter
 from .models import STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, unit_vector, utcnow
 
@@ -106,6 +105,8 @@ class SearchHit:
     distance_mi: float | None
     match: str | None  # "distance", "state", or None without a location
     coverage: list[dict[str, Any]] | None = None
+    #: With a carrier: the services the patient asked about, whose coverage the card leads with.
+    leading: tuple[str, ...] = ()
 
     @property
     def distance_mi_rounded(self) -> float | None:
@@ -274,10 +275,18 @@ def filter_conditions(criteria: SearchCriteria) -> list[ColumnElement[bool]]:
         if criteria.plan_type:
             ins.append(or_(ClinicInsurance.plan_types_mask == 0,
                            _has_bits(ClinicInsurance.plan_types_mask, vocab.PLAN_TYPES.mask([criteria.plan_type]))))
-        if criteria.service:
-            ins.append(ClinicInsurance.service == criteria.service)
+        ins.append(_wanted_service(criteria))
         conds.append(exists().where(*ins))
     return conds
+
+
+def _wanted_service(criteria: SearchCriteria) -> ColumnElement[bool]:
+    """An insurance row counts when its service is one the patient means (``coverage.wanted_services``)."""
+    wanted = coverage.wanted_services(criteria.service, criteria.methods)
+    if all(not w.methods for w in wanted):
+        return ClinicInsurance.service.in_([w.service for w in wanted])
+    return or_(*(and_(ClinicInsurance.service == w.service, _has_bits(Clinic.methods_mask, w.methods))
+                 for w in wanted))
 
 
 def _dot(lat: float, lon: float) -> ColumnElement[float]:
@@ -559,8 +568,11 @@ def _hits(picked, cards: dict[str, ClinicCard], point: geo.ResolvedLocation | No
         clinic = cards[cid]
         if match == "distance" and distance is None and point is not None:
             distance = geo.distance_mi(point.lat, point.lon, clinic.lat, clinic.lon)
-        coverage = coverage_for(clinic, criteria.insurance, criteria.plan_type) if criteria.insurance else None
-        hits.append(SearchHit(clinic, distance if match == "distance" else None, match, coverage))
+        answer, leading = None, ()
+        if criteria.insurance:
+            answer = coverage.coverage_for(clinic, criteria.insurance, criteria.plan_type)
+            leading = coverage.leading_services(clinic, answer, criteria.service, criteria.methods)
+        hits.append(SearchHit(clinic, distance if match == "distance" else None, match, answer, leading))
     return hits
 
 
@@ -570,7 +582,8 @@ def _index_filters(criteria: SearchCriteria) -> searchindex.Filters:
     return searchindex.Filters(
         methods=vocab.METHODS.mask(criteria.methods), conditions=vocab.CONDITIONS.mask(criteria.conditions),
         accepting=criteria.accepting, carrier=criteria.insurance,
-        coverage_bits=searchindex.coverage_bits(criteria.service, criteria.plan_type) if criteria.insurance else 0)
+        coverage=searchindex.coverage_wanted(criteria.service, criteria.methods, criteria.plan_type)
+        if criteria.insurance else ())
 
 
 def _search_index(session: Session, snapshot: searchindex.Snapshot, criteria: SearchCriteria,

@@ -49,7 +49,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from . import geo, vocab
+from . import coverage, geo, vocab
 from .db import raw_fetchall
 
 log = logging.getLogger(__name__)
@@ -125,13 +125,24 @@ class Filters:
     conditions: int = 0
     accepting: bool = False
     carrier: str | None = None
-    coverage_bits: int = 0  # with carrier: the bits of the wanted services × plan types
+    #: With a carrier: (coverage bits, methods mask) pairs; a clinic passes when for one pair it has
+    #: coverage in those bits and lists one of those methods (mask 0: no method condition).
+    coverage: tuple[tuple[int, int], ...] = ()
 
 
-def coverage_bits(service: str | None, plan_type: str | None) -> int:
+def coverage_bits(service: str, plan_type: str | None) -> int:
+    """The bits of one service × the plan type (every plan type when none is given)."""
     plans = (1 << vocab.PLAN_TYPES.slugs.index(plan_type)) if plan_type else 0xFF
-    services = [service] if service else vocab.SERVICES.slugs
-    return sum(plans << _SERVICE_SHIFT[s] for s in services)
+    return plans << _SERVICE_SHIFT[service]
+
+
+def coverage_wanted(service: str | None, methods, plan_type: str | None) -> tuple[tuple[int, int], ...]:
+    """``Filters.coverage`` for the insurance rule (``coverage.wanted_services``): services without a
+    method condition share one pair."""
+    pairs: dict[int, int] = {}
+    for wanted in coverage.wanted_services(service, methods):
+        pairs[wanted.methods] = pairs.get(wanted.methods, 0) | coverage_bits(wanted.service, plan_type)
+    return tuple((bits, mask) for mask, bits in pairs.items())
 
 
 @dataclass
@@ -224,7 +235,7 @@ class Snapshot:
     def nbytes(self) -> int:
         """What the arrays hold (the card cache aside)."""
         arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
-        arrays += [a for coverage in self.carriers.values() for a in coverage.arrays()]
+        arrays += [a for carrier in self.carriers.values() for a in carrier.arrays()]
         arrays += [a for pair in self.at_home.values() for a in pair]
         return sum(a.nbytes for a in arrays)
 
@@ -247,10 +258,16 @@ class Snapshot:
         if f.accepting:
             keep &= self.accepting[pos] == 1
         if f.carrier is not None:
-            coverage = self.carriers.get(f.carrier)
-            if coverage is None:
+            carrier = self.carriers.get(f.carrier)
+            if carrier is None:
                 return np.zeros(len(pos), dtype=bool)
-            keep &= coverage.covers(pos, f.coverage_bits)
+            covered = np.zeros(len(pos), dtype=bool)
+            for bits, methods in f.coverage:
+                ok = carrier.covers(pos, bits)
+                if methods:
+                    ok &= (self.methods[pos] & methods) != 0
+                covered |= ok
+            keep &= covered
         return keep
 
     def within(self, lat: float, lon: float, radius_mi: float, f: Filters) -> Matches:

@@ -10,10 +10,10 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Form, SelectField, StringField
 
 from .. import vocab
-from .search import DEFAULT_RADIUS, MAX_RADIUS, RADIUS_CHOICES
+from .search import DEFAULT_RADIUS, MAX_RADIUS, RADIUS_CHOICES, MultiCheckboxField
 
 #: The parameters /insurance reads; anything else in the query is ignored.
-LOOKUP_PARAMETERS = ("insurance", "plan_type", "service", "location", "radius", "page")
+LOOKUP_PARAMETERS = ("insurance", "plan_type", "service", "method", "location", "radius", "page")
 #: The parameters /insurance/<carrier> reads; the carrier comes from the path.
 CARRIER_PARAMETERS = ("plan_type", "location", "radius", "page")
 
@@ -28,8 +28,8 @@ def _radius_choices(current: str | None) -> list[tuple[str, object]]:
 
 class _LocationForm(Form):
     location = StringField(
-        _l("Where are you?"),
-        description=_l("A 5-digit ZIP code, ‘City, ST’ or a state."),
+        _l("ZIP code, city or address"),
+        description=_l("For example 78701, ‘Austin, TX’, a street address with its ZIP, or a state."),
         render_kw={"autocomplete": "postal-code", "spellcheck": "false", "maxlength": "200"})
     radius = SelectField(_l("Distance"), default=str(DEFAULT_RADIUS))
     plan_type = SelectField(_l("Plan type"), description=_l("Optional: the type printed on your insurance card."))
@@ -52,13 +52,16 @@ class InsuranceLookupForm(_LocationForm):
     insurance = SelectField(_l("Insurance carrier"), description=_l("Required: the company named on your insurance card."))
     service = SelectField(_l("Service to be covered"),
                           description=_l("Optional: show only clinics whose listing says this service is covered."))
+    method = MultiCheckboxField(_l("How the medicine is given"),
+                                description=_l("Optional: the plan must cover the treatment for a method you tick."))
 
-    FIELD_ORDER = ("insurance", "plan_type", "service", "location", "radius")
+    FIELD_ORDER = ("insurance", "plan_type", "service", "method", "location", "radius")
 
     def __init__(self, formdata: MultiDict | None = None, **kwargs):
         super().__init__(formdata=formdata, **kwargs)
         self.insurance.choices = [("", _l("Choose your carrier"))] + vocab.CARRIERS.choices()
         self.service.choices = [("", _l("Any service"))] + vocab.SERVICES.choices()
+        self.method.choices = vocab.METHODS.choices()
 
 
 class CarrierClinicsForm(_LocationForm):

@@ -39,8 +39,8 @@ def _any(label) -> list[tuple[str, str]]:
 
 class SearchForm(Form):
     location = StringField(
-        _l("Where are you?"),
-        description=_l("A 5-digit ZIP code, ‘City, ST’ or a state."),
+        _l("ZIP code, city or address"),
+        description=_l("For example 78701, ‘Austin, TX’, a street address with its ZIP, or a state."),
         render_kw={"autocomplete": "postal-code", "inputmode": "text", "spellcheck": "false",
                    "maxlength": "200"})
     radius = SelectField(_l("Distance"), default=str(DEFAULT_RADIUS))
@@ -75,6 +75,20 @@ class SearchForm(Form):
     #: Fields shown on the home page, in order; the results page adds ``sort``.
     HOME_FIELDS = ("location", "radius", "method", "insurance", "plan_type", "service", "condition",
                    "setting", "accepting")
+
+    #: The filters behind "More filters".
+    FILTER_FIELDS = ("method", "insurance", "plan_type", "service", "condition", "setting", "accepting", "sort")
+
+    def chosen_filters(self) -> int:
+        """How many filters the patient chose (each ticked box counts), for "More filters (2 chosen)"."""
+        count = 0
+        for name in ("method", "insurance", "plan_type", "service", "condition", "setting", "accepting"):
+            data = self[name].data
+            count += len([v for v in data if v]) if isinstance(data, list) else bool(data)
+        return count
+
+    def filter_errors(self) -> bool:
+        return any(self[name].errors for name in self.FILTER_FIELDS)
 
     def field_named(self, name: str | None):
         """The form field a core error names, or None (e.g. ``page``): shown above the form instead."""

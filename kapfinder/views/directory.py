@@ -25,6 +25,7 @@ from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
 from ..messages import error_message
 from ..models import Clinic, utcnow
 from ..search import parse_criteria, search
+from . import results
 
 bp = Blueprint("directory", __name__)
 
@@ -63,8 +64,9 @@ def search_page():
     except KapfinderError as err:
         return _search_form_errors(form, [err, *_further_errors(args, err)])
     return render_template("directory/search.html", form=form, page=page, general_errors=[], location_choices=[],
-                           title=_search_title(page), shows_sample=page.has_sample,
-                           pages=_pagination(page), wider=_wider_radius(page), now=utcnow())
+                           title=_search_title(page), heading=results.heading(page), shows_sample=page.has_sample,
+                           chips=results.filter_chips(page.criteria, _criteria_url),
+                           pages=results.pagination(page, _criteria_url), wider=_wider_radius(page), now=utcnow())
 
 
 def _further_errors(args: dict[str, list[str]], first: KapfinderError) -> list[KapfinderError]:
@@ -166,16 +168,8 @@ def _search_title(page) -> str:
     return _("KAP clinics near %(place)s", place=loc.label)
 
 
-def _pagination(page) -> dict | None:
-    if page.pages <= 1 and page.page <= 1:
-        return None
-    link = lambda n: _search_url(page.criteria.to_args(page=n))  # noqa: E731
-    numbers = sorted({1, page.pages, *range(max(1, page.page - 2), min(page.pages, page.page + 2) + 1)})
-    return {
-        "previous": link(min(page.page - 1, page.pages)) if page.page > 1 and page.pages else None,
-        "next": link(page.page + 1) if page.page < page.pages else None,
-        "numbers": [(n, link(n)) for n in numbers if n >= 1],
-    }
+def _criteria_url(criteria) -> str:
+    return _search_url(criteria.to_args(page=criteria.page))
 
 
 def _wider_radius(page) -> dict | None:

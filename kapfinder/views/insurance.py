@@ -2,12 +2,10 @@
 helpers the coverage macros (templates/_macros/coverage.html) use on every page."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from .. import vocab
@@ -19,6 +17,7 @@ from ..forms.insurance import (CARRIER_PARAMETERS, LOOKUP_PARAMETERS, CarrierCli
 from ..messages import error_message
 from ..models import utcnow
 from ..search import parse_criteria, search
+from . import results, wording
 
 bp = Blueprint("insurance", __name__, url_prefix="/insurance")
 
@@ -46,9 +45,10 @@ def lookup():
     label = vocab.CARRIERS.label(criteria.insurance)
     if criteria.plan_type:
         label = _("%(carrier)s %(plan_type)s", carrier=label, plan_type=vocab.PLAN_TYPES.label(criteria.plan_type))
+    link = _linker(url_for("insurance.lookup"), drop=())
     context.update(page=page, shows_sample=page.has_sample, now=utcnow(), plan_label=label,
-                   pages=_pagination(page, url_for("insurance.lookup"), drop=()),
-                   title=_("Clinics that take %(plan)s", plan=label))
+                   heading=results.heading(page), chips=results.filter_chips(page.criteria, link),
+                   pages=results.pagination(page, link), title=_("Clinics that take %(plan)s", plan=label))
     return render_template("insurance/lookup.html", **context)
 
 
@@ -75,8 +75,10 @@ def carrier(carrier: str):
                       use_index=current_app.config.get("SEARCH_INDEX", True))
     except KapfinderError as err:
         return _form_error(err, form, context, "insurance/carrier.html", here, args)
-    context.update(page=page, shows_sample=page.has_sample, now=utcnow(),
-                   pages=_pagination(page, here, drop=("insurance",)))
+    link = _linker(here, drop=("insurance",))
+    context.update(page=page, shows_sample=page.has_sample, now=utcnow(), heading=results.heading(page),
+                   chips=results.filter_chips(page.criteria, link, fixed=("insurance",)),
+                   pages=results.pagination(page, link))
     return render_template("insurance/carrier.html", **context)
 
 
@@ -108,20 +110,12 @@ def _form_error(err: KapfinderError, form, context: dict, template: str, base: s
     return render_template(template, **context), 400
 
 
-def _pagination(page, base: str, drop) -> dict | None:
-    if page.pages <= 1 and page.page <= 1:
-        return None
-
-    def link(n: int) -> str:
-        pairs = [(k, v) for k, v in page.criteria.to_args(page=n) if k not in drop]
+def _linker(base: str, drop):
+    """Criteria → the URL of this page for them (parameters in ``drop`` live in the path)."""
+    def link(criteria) -> str:
+        pairs = [(k, v) for k, v in criteria.to_args(page=criteria.page) if k not in drop]
         return base + ("?" + urlencode(pairs) if pairs else "")
-
-    numbers = sorted({1, page.pages, *range(max(1, page.page - 2), min(page.pages, page.page + 2) + 1)})
-    return {
-        "previous": link(min(page.page - 1, page.pages)) if page.page > 1 and page.pages else None,
-        "next": link(page.page + 1) if page.page < page.pages else None,
-        "numbers": [(n, link(n)) for n in numbers if n >= 1],
-    }
+    return link
 
 
 def _carrier_links() -> list[dict]:
@@ -132,94 +126,12 @@ def _carrier_links() -> list[dict]:
 
 # --- wording helpers every template may use (the coverage macros call them) --------------------
 
-#: Insurance facts (and prices) not re-confirmed within this long are labelled "not confirmed recently".
-FACT_FRESH_FOR = timedelta(days=90)
-
-SERVICE_LABELS = {
-    "esketamine": _l("Spravato"),
-    "ketamine": _l("Ketamine"),
-    "psychotherapy": _l("Psychotherapy"),
-    "evaluation": _l("Evaluation"),
-}
-# Short method names for "IV/IM ketamine".
-RACEMIC_SHORT = {"iv": _l("IV"), "im": _l("IM"), "oral": _l("oral"), "ketamine-nasal": _l("nasal")}
-PAYMENT_LABELS = {
-    "sliding_scale": _l("Sliding-scale fees"),
-    "financing": _l("Payment plans or financing"),
-    "superbill": _l("Superbill for out-of-network reimbursement"),
-    "hsa_fsa": _l("HSA/FSA cards accepted"),
-}
-
-
-@bp.app_template_global("coverage_service_label")
-def service_label(clinic, service: str) -> str:
-    """A service as a patient reads it; ketamine is named by the clinic's racemic methods."""
-    if service == "ketamine" and clinic is not None:
-        methods = [str(RACEMIC_SHORT[m]) for m in clinic.methods if m in RACEMIC_SHORT]
-        if methods:
-            return _("%(methods)s ketamine", methods="/".join(methods))
-    return str(SERVICE_LABELS.get(service, service))
-
-
-@bp.app_template_global("coverage_carrier_label")
-def carrier_label(carrier: str | None, plan_type: str | None = None, plan_types=()) -> str:
-    """'Aetna PPO' for a requested plan type; 'Aetna (PPO, POS plans)' for a row's own plan types."""
-    if not carrier:
-        return _("your plan")
-    name = vocab.CARRIERS.label(carrier) if carrier in vocab.CARRIERS else carrier
-    if plan_type and plan_type in vocab.PLAN_TYPES:
-        return _("%(carrier)s %(plan_type)s", carrier=name, plan_type=vocab.PLAN_TYPES.label(plan_type))
-    if plan_types:
-        return _("%(carrier)s (%(plan_types)s plans)", carrier=name, plan_types=plan_types_label(plan_types))
-    return name
-
-
-@bp.app_template_global("coverage_plan_types_label")
-def plan_types_label(plan_types) -> str:
-    if not plan_types:
-        return _("all plan types")
-    return ", ".join(vocab.PLAN_TYPES.label(p) for p in plan_types if p in vocab.PLAN_TYPES)
-
-
-@bp.app_template_global("coverage_network_label")
-def network_label(network: str | None) -> str:
-    return {"in-network": _("in network"), "out-of-network": _("out of network")}.get(network or "", _("self-pay"))
-
-
-@bp.app_template_global("coverage_price")
-def price_text(min_usd: int | None, max_usd: int | None) -> str:
-    """'$450–$600', '$450' when min = max, 'price not listed' when unknown."""
-    if min_usd is None and max_usd is None:
-        return _("price not listed")
-    if min_usd is None or max_usd is None or min_usd == max_usd:
-        return _("$%(amount)s", amount=f"{(min_usd if min_usd is not None else max_usd):,}")
-    return _("$%(low)s–$%(high)s", low=f"{min_usd:,}", high=f"{max_usd:,}")
-
-
-@bp.app_template_global("coverage_payment_label")
-def payment_label(slug: str) -> str:
-    return str(PAYMENT_LABELS.get(slug, slug))
-
-
-@bp.app_template_global("coverage_fact_stale")
-def fact_stale(as_of, today: date | None = None) -> bool:
-    """True when a fact's as-of date is missing or older than 90 days."""
-    if as_of is None:
-        return True
-    if isinstance(as_of, str):
-        as_of = date.fromisoformat(as_of)
-    if isinstance(as_of, datetime):
-        as_of = as_of.date()
-    return as_of < (today or date.today()) - FACT_FRESH_FOR
-
-
-@bp.app_template_global("coverage_iso_date")
-def iso_date(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.date()
-    return value.isoformat() if isinstance(value, date) else str(value)
+for _name, _function in (
+        ("coverage_service_label", wording.service_label), ("coverage_carrier_label", wording.carrier_label),
+        ("coverage_plan_types_label", wording.plan_types_label), ("coverage_network_label", wording.network_label),
+        ("coverage_price", wording.price_text), ("coverage_payment_label", wording.payment_label),
+        ("coverage_fact_stale", wording.fact_stale), ("coverage_iso_date", wording.iso_date)):
+    bp.add_app_template_global(_function, _name)
 
 
 @bp.app_template_global("vocab_service_slugs")

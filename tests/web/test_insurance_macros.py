@@ -36,7 +36,23 @@ def test_coverage_summary_in_words(app, make_clinic):
     assert out.startswith("Spravato: in network with Aetna · IM/nasal ketamine: self-pay $250 · "
                           "Psychotherapy: self-pay, price not listed · Evaluation: out of network with Aetna, superbill provided")
     assert "superbill provided · " not in out.split("Evaluation")[0]  # no clinic-wide superbill here
-    assert "Confirm with the clinic and your insurer" in out
+
+
+def test_coverage_summary_leads_with_what_the_patient_asked(app, make_clinic):
+    """A patient who ticked IM and chose Aetna reads the IM answer first, emphasised and dated."""
+    as_of = date.today() - timedelta(days=3)
+    clinic = make_clinic(methods=["iv", "im", "esketamine-nasal"], rems_certified=True, superbill=True,
+                         insurance=[{"carrier": "aetna", "service": "esketamine", "network": "in-network"},
+                                    {"carrier": "aetna", "service": "ketamine", "network": "out-of-network",
+                                     "plan_types": ["ppo"], "as_of": as_of}])
+    entries = coverage_for(clinic, "aetna", "ppo")
+    hit = SearchHit(clinic=clinic, distance_mi=1.0, match="distance", coverage=entries, leading=("ketamine",))
+    markup = render("{{ coverage_summary(hit, 'aetna', 'ppo', ['im']) }}", hit=hit)
+    lead = re.search(r'<p class="coverage-lead[^"]*"><strong>(.*?)</strong></p>', markup, flags=re.S)
+    assert lead, "no emphasised lead line"
+    assert text_of(lead.group(1)) == f"IM ketamine: out of network with Aetna PPO, superbill provided, as of {as_of.isoformat()}"
+    out = text_of(markup)
+    assert out.index("IM ketamine") < out.index("Also: Spravato: in network with Aetna PPO")
 
 
 def test_coverage_summary_renders_nothing_without_a_carrier(app, make_clinic):

@@ -152,13 +152,17 @@ def test_lookup_shows_the_coverage_answer_in_words(client, make_clinic, mixed_cl
     response = client.get("/insurance", query_string={"insurance": "aetna", "plan_type": "ppo", "location": AUSTIN})
     assert response.status_code == 200
     card = card_text(response.data, "Riverside Mind Care")
-    assert "Spravato: in network with Aetna PPO · IV/IM ketamine: self-pay $450–$600, superbill provided" in card
+    # Without a method or service, the card leads with what Aetna covers, then the rest.
+    assert "Spravato: in network with Aetna PPO, as of" in card
+    assert "Also: IV/IM ketamine: self-pay $450–$600, superbill provided" in card
+    assert card.index("Spravato: in network") < card.index("Also:")
     assert "Psychotherapy: self-pay, price not listed, superbill provided" in card
     assert "Evaluation" not in card  # not offered: left out of the sentence
-    assert "Confirm with the clinic and your insurer" in card
+    page = text_of(response.data)
+    assert "confirm with the clinic and your insurer" in page  # once, above the list
     # The listing names no Aetna row at all: never shown as taking Aetna.
-    assert "Cash Only Clinic" not in text_of(response.data)
-    assert "Clinics that take Aetna PPO" in text_of(response.data)
+    assert "Cash Only Clinic" not in page
+    assert "1 clinic near Austin, TX takes Aetna PPO" in page
 
 
 def test_out_of_network_answer_mentions_the_superbill(client, make_clinic):
@@ -197,7 +201,7 @@ def test_lookup_results_match_the_search_page(client, make_clinic, mixed_clinic)
     query = {"insurance": "aetna", "location": AUSTIN, "radius": "10"}
     ours = text_of(client.get("/insurance", query_string=query).data)
     theirs = text_of(client.get("/search", query_string=query).data)
-    assert "1 clinic found" in ours and "1 clinic found" in theirs
+    assert "1 clinic near Austin, TX takes Aetna" in ours and "1 clinic near Austin, TX takes Aetna" in theirs
 
 
 def test_stale_insurance_fact_is_flagged_on_the_result(client, make_clinic):
@@ -206,7 +210,8 @@ def test_stale_insurance_fact_is_flagged_on_the_result(client, make_clinic):
                             "as_of": date.today() - timedelta(days=120)}])
     card = card_text(client.get("/insurance", query_string={"insurance": "uhc", "location": AUSTIN}).data,
                      "Old Facts Clinic")
-    assert "Spravato: in network with UnitedHealthcare (not confirmed recently)" in card
+    as_of = (date.today() - timedelta(days=120)).isoformat()
+    assert f"Spravato: in network with UnitedHealthcare, as of {as_of} (not confirmed recently)" in card
 
 
 # --- the explainer ------------------------------------------------------------------------------

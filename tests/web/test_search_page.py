@@ -59,7 +59,7 @@ def test_results_show_distance_address_badges_phone_and_dates(get_page, make_cli
     html = get_page("/search?location=78701&radius=25").get_data(as_text=True)
 
     assert "KAP clinics near Austin, TX" in text_of(html, tag="title")
-    assert "2 clinics found" in text_of(html, id="results-heading")
+    assert text_of(html, id="results-heading") == "2 clinics near Austin, TX"
     cards = texts(html, cls="result-card")
     assert len(cards) == 2
     first, second = cards
@@ -141,7 +141,7 @@ def test_a_valid_radius_outside_the_offered_ones_stays_selected(get_page):
 def test_no_results_suggests_the_next_radius_up(get_page, make_clinic):
     make_clinic(name="Far Away", **NORTH_20)
     html = get_page("/search?location=78701&radius=10&method=iv").get_data(as_text=True)
-    assert "No clinics found" in text_of(html, id="results-heading")
+    assert text_of(html, id="results-heading") == "No clinics near Austin, TX offer IV ketamine"
     wider = [h for h in hrefs(html) if "radius=25" in h]
     assert wider
     assert dict(parse_qsl(urlsplit(wider[0]).query)) == {"location": "78701", "radius": "25", "method": "iv"}
@@ -153,7 +153,7 @@ def test_pagination_keeps_every_parameter(get_page, make_clinic):
                     insurance=[{"carrier": "aetna", "service": "ketamine", "network": "in-network"}], **AUSTIN)
     query = "location=78701&radius=50&method=iv&insurance=aetna&condition=ptsd&accepting=1"
     html = get_page(f"/search?{query}").get_data(as_text=True)
-    assert "45 clinics found" in text_of(html, id="results-heading")
+    assert text_of(html, id="results-heading") == "45 clinics near Austin, TX take Aetna for IV ketamine (page 1 of 3)"
     assert len(texts(html, cls="result-card")) == 20
     next_links = [a["href"] for t, a in tags(html, "a") if a.get("rel") == "next"]
     assert next_links

@@ -19,13 +19,13 @@ def test_use_my_location_fills_the_field_and_searches_near_it(make_site, austin_
     button = page.get_by_role("button", name="Use my location")
     expect(button).to_be_visible()
     button.click()
-    field = search_form(page).get_by_label("Where are you?")
+    field = search_form(page).get_by_label("ZIP code, city or address")
     expect(field).to_have_value("30.2672,-97.7431")
     expect(page.locator(".use-location-status")).to_contain_text("Location filled in")
     check_axe(page, "home after using my location")
     search_form(page).get_by_role("button", name="Find clinics").click()
     expect(page.locator("h1")).to_contain_text("30.267, -97.743")
-    expect(page.locator("#results-heading")).to_contain_text("25 clinics found")
+    expect(page.locator("#results-heading")).to_contain_text("25 clinics near 30.267, -97.743")
     assert site.foreign_requests() == []  # the position went nowhere but to kapfinder
 
 
@@ -38,7 +38,7 @@ def test_use_my_location_denied_says_so_politely(make_site, austin_clinics):
     status = page.locator(".use-location-status")
     expect(status).to_contain_text("did not share your location")
     expect(status).to_have_attribute("role", "status")
-    expect(search_form(page).get_by_label("Where are you?")).to_have_value("")
+    expect(search_form(page).get_by_label("ZIP code, city or address")).to_have_value("")
 
 
 def test_without_javascript_the_extras_stay_hidden_and_the_map_still_shows(make_site, austin_clinics):
@@ -47,7 +47,7 @@ def test_without_javascript_the_extras_stay_hidden_and_the_map_still_shows(make_
     site.goto("/")
     expect(page.get_by_role("button", name="Use my location")).to_be_hidden()
     site.goto("/search?location=78701")
-    expect(page.get_by_role("button", name="Copy link to this page")).to_be_hidden()
+    expect(page.get_by_role("button", name="Copy link")).to_be_hidden()
     expect(page.locator("svg.map .map-marker")).to_have_count(20)
     expect(page.locator(".result-list > li")).to_have_count(20)
 
@@ -103,15 +103,15 @@ def test_copy_link(make_site, austin_clinics):
     site = make_site(permissions=["clipboard-read", "clipboard-write"])
     page = site.page
     site.goto("/search?location=78701&method=oral")
-    page.get_by_role("button", name="Copy link to this page").click()
+    page.get_by_role("button", name="Copy link").click()
     expect(page.locator(".copy-link-status")).to_contain_text("Link copied")
     assert page.evaluate("navigator.clipboard.readText()") == page.url
 
     site.goto("/clinics/austin-care-02")
-    page.get_by_role("button", name="Copy link to this page").click()
+    page.get_by_role("button", name="Copy link").click()
     expect(page.locator(".copy-link-status")).to_contain_text("Link copied")
     assert page.evaluate("navigator.clipboard.readText()") == site.url("/clinics/austin-care-02")
-    expect(page.get_by_role("button", name="Print this page")).to_be_visible()
+    expect(page.get_by_role("button", name="Print")).to_be_visible()
 
 
 def test_print_shows_the_search_addresses_and_phones_without_navigation(make_site, austin_clinics, screenshot):
@@ -122,7 +122,7 @@ def test_print_shows_the_search_addresses_and_phones_without_navigation(make_sit
     expect(page.locator(".site-nav")).to_be_hidden()
     expect(page.locator("form.search-form")).to_be_hidden()
     expect(page.locator(".pagination")).to_be_hidden()
-    expect(page.get_by_role("button", name="Copy link to this page")).to_be_hidden()
+    expect(page.get_by_role("button", name="Copy link")).to_be_hidden()
     expect(page.locator("h1")).to_contain_text("Austin, TX")
     expect(page.locator(".search-summary")).to_be_visible()
     expect(page.locator(".page-address")).to_contain_text("/search?location=78701&method=oral")

@@ -98,7 +98,7 @@ def test_owner_registers_submits_moderator_approves_patient_finds(app, make_site
     page = patient.page
     patient.goto("/")
     form = search_form(page)
-    form.get_by_label("Where are you?").fill("Austin, TX")
+    form.get_by_label("ZIP code, city or address").fill("Austin, TX")
     form.get_by_role("button", name="Find clinics").click()
     expect(page.locator("#results-heading")).to_contain_text("1 clinic found")
     page.get_by_role("link", name="Harbor Rivera KAP", exact=True).click()

@@ -159,7 +159,7 @@ def test_lookup_shows_the_coverage_answer_in_words(client, make_clinic, mixed_cl
     assert "Psychotherapy: self-pay, price not listed, superbill provided" in card
     assert "Evaluation" not in card  # not offered: left out of the sentence
     page = text_of(response.data)
-    assert "confirm with the clinic and your insurer" in page  # once, above the list
+    assert "confirm coverage with the clinic and your insurer" in page  # once, above the list
     # The listing names no Aetna row at all: never shown as taking Aetna.
     assert "Cash Only Clinic" not in page
     assert "1 clinic near Austin, TX takes Aetna PPO" in page

@@ -238,8 +238,10 @@ def _search_parameters() -> list[dict[str, Any]]:
                      "a location and for a whole state."),
         _query_param("method", many(vocab.METHODS), "Administration methods (any of them).", array=True),
         _query_param("insurance", one_of(vocab.CARRIERS),
-                     "Carrier: keeps clinics whose listing says it covers an offered service in or out of "
-                     "network, and adds `coverage` to every result."),
+                     "Carrier: keeps clinics whose listing says it covers, in or out of network, the "
+                     "service the patient means: `service` if given; else, with `method`, the service a "
+                     "chosen method the clinic lists implies (`esketamine-nasal` → `esketamine`, every "
+                     "racemic method → `ketamine`); else any offered service. Adds `coverage` to every result."),
         _query_param("plan_type", one_of(vocab.PLAN_TYPES), "Plan type; only with `insurance`."),
         _query_param("service", one_of(vocab.SERVICES),
                      "Covered service that must be in or out of network; only with `insurance`."),

@@ -302,7 +302,7 @@ def _resolve_with_zip(session: Session, raw: str, before: str, zip5: str, field:
     if typed is not None and typed[0] != row.state and typed[1] != _fold(row.city):
         by_zip = {"label": f"{zip5} ({_place_label(row.city, row.state)})", "location": zip5}
         others = [s for s in _suggestions_for(session, before) if s["location"] != zip5]
-        raise UnknownLocation(raw, field, "zip_not_in_state", [by_zip, *others][:SUGGESTIONS], zip=zip5,
+        raise UnknownLocation(raw, field, "zip_not_in_state", [by_zip, *others[:1]], zip=zip5,
                               zip_state=vocab.STATE_NAMES[row.state], state=vocab.STATE_NAMES[typed[0]])
     return ResolvedLocation(raw, _place_label(row.city, row.state), "zip", row.state, row.lat, row.lon)
 

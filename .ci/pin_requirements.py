@@ -11,7 +11,7 @@ from packaging.utils import canonicalize_name as canon
 ROOTS = ["Flask", "Flask-SQLAlchemy", "Flask-Migrate", "Flask-WTF", "Flask-Login", "Flask-Limiter",
          "flask-babel", "email-validator", "geopy", "phonenumbers", "python-slugify", "zipcodes",
          "psycopg[binary]", "redis", "gunicorn", "jsonschema", "SQLAlchemy", "alembic", "click",
-         "Werkzeug", "WTForms", "Babel", "referencing", "jsonschema_rs", "orjson", "numpy"]
+         "Werkzeug", "WTForms", "Babel", "referencing", "jsonschema_rs", "orjson", "numpy", "rapidfuzz"]
 EXCLUDE = {"pip", "setuptools"}
 dists = {canon(d.metadata["Name"]): d for d in distributions()}
 

@@ -27,11 +27,18 @@ class InvalidParameter(KapfinderError):
 
 
 class UnknownLocation(KapfinderError):
+    """A location the gazetteer cannot resolve. ``reason`` is ``unknown_location``, ``unknown_zip`` (an
+    address whose trailing ZIP does not exist) or ``zip_not_in_state`` (its ZIP lies in another state
+    than the one typed). ``suggestions`` are places the patient may have meant, best first, each
+    ``{"label", "location"}``: never applied, only offered. None where nobody looked for any (HSDS)."""
+
     code = "unknown_location"
 
-    def __init__(self, location: str, field: str = "location"):
-        super().__init__(field, "unknown_location", location=location)
+    def __init__(self, location: str, field: str = "location", reason: str = "unknown_location",
+                 suggestions: list[dict[str, str]] | None = None, **params: Any):
+        super().__init__(field, reason, location=location, **params)
         self.location = location
+        self.suggestions = suggestions
 
 
 class AmbiguousLocation(KapfinderError):

@@ -1,8 +1,10 @@
 """Offline US gazetteer, location parsing and great-circle distance. No Flask, no network.
 
 ``resolve_location`` turns what a patient typed (a ZIP, ZIP+4, "City, ST", "City, State Name",
-a state alone, or "lat,lon") into a :class:`ResolvedLocation`, using only the ``gazetteer_*``
-tables that ``flask db upgrade`` fills from the ``zipcodes`` package.
+a state alone, "lat,lon", or a street address ending in a ZIP or in "City, ST") into a
+:class:`ResolvedLocation`, using only the ``gazetteer_*`` tables that ``flask db upgrade`` fills from
+the ``zipcodes`` package. What it cannot resolve comes back as an error carrying suggestions (place
+names a few typing slips away, found with rapidfuzz), never as a silent guess.
 """
 from __future__ import annotations
 
@@ -27,14 +29,17 @@ STATE_FROM_POINT_MI = 50.0
 
 ZIP_RE = re.compile(r"^\s*(\d{5})(?:[-\s]?\d{4})?\s*$")
 POINT_RE = re.compile(r"^\s*([+-]?\d{1,3}(?:\.\d+)?)\s*,\s*([+-]?\d{1,3}(?:\.\d+)?)\s*$")
+#: An address or "City, ST" ending in a ZIP (ZIP+4 too): "123 Main St, Austin, TX 78701-1234".
+TRAILING_ZIP_RE = re.compile(r"^(?P<before>.*?\S)[\s,]+(?P<zip>\d{5})(?:-\d{4}|\s?\d{4})?\s*$")
+#: A trailing country, as address forms add it: "Austin, TX 78701, USA".
+COUNTRY_RE = re.compile(r"(?<=\S)[\s,]+(?:u\.?\s?s\.?(?:\s?a\.?)?|united\s+states(?:\s+of\s+america)?)\s*$",
+                        re.IGNORECASE)
 _TOKEN_ALIASES = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
 
-_STATE_BY_KEY: dict[str, str] = {}
-for _t in vocab.STATES:
-    _STATE_BY_KEY[_t.slug.lower()] = _t.slug
-    _STATE_BY_KEY[_t.label.lower()] = _t.slug
-_STATE_BY_KEY["washington dc"] = "DC"
-_STATE_BY_KEY["dc"] = "DC"
+#: How many typing slips (insertions, deletions, substitutions, swaps of neighbours) a suggestion
+#: may be away from what was typed, by the length of the typed name; 3 letters or fewer: none.
+_SLIPS_BY_LENGTH = ((10, 3), (6, 2), (4, 1))
+SUGGESTIONS = 3
 
 
 @dataclass(frozen=True)
@@ -113,18 +118,36 @@ def bounding_box(lat: float, lon: float, radius_mi: float) -> tuple[float, float
 
 # --- normalisation ---------------------------------------------------------------------------
 
-def normalise_place(text: str) -> str:
-    """A comparison key: case, accents, punctuation, spacing, St./Saint, Ft/Fort, Mt/Mount folded."""
+def _fold(text: str) -> str:
+    """Case, accents, punctuation and spacing folded: " St. Louis,MO " → "st louis mo"."""
     folded = unicodedata.normalize("NFKD", text)
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
     folded = re.sub(r"[.'’`]", "", folded)
     folded = re.sub(r"[^a-z0-9]+", " ", folded)
-    return " ".join(_TOKEN_ALIASES.get(tok, tok) for tok in folded.split())
+    return " ".join(folded.split())
+
+
+def _key(tokens: Iterable[str]) -> str:
+    return " ".join(_TOKEN_ALIASES.get(tok, tok) for tok in tokens)
+
+
+def normalise_place(text: str) -> str:
+    """A comparison key: case, accents, punctuation, spacing, St./Saint, Ft/Fort, Mt/Mount folded."""
+    return _key(_fold(text).split())
+
+
+# State codes and names are matched folded but without the aliases ("MT" is Montana, not "mount").
+_STATE_BY_KEY: dict[str, str] = {}
+for _t in vocab.STATES:
+    _STATE_BY_KEY[_fold(_t.slug)] = _t.slug
+    _STATE_BY_KEY[_fold(_t.label)] = _t.slug
+_STATE_BY_KEY["washington dc"] = "DC"
+_STATE_BY_KEY["dc"] = "DC"
 
 
 def state_code(text: str) -> str | None:
-    """"tx", "Texas", " TEXAS " → "TX"; anything else → None."""
-    return _STATE_BY_KEY.get(normalise_place(text))
+    """"tx", "Texas", " TEXAS ", "MT" → the code; anything else → None."""
+    return _STATE_BY_KEY.get(_fold(text))
 
 
 # --- gazetteer build (used by the data migration) ---------------------------------------------
@@ -222,22 +245,24 @@ def resolve_point(session: Session, lat: float, lon: float, text: str | None = N
 
 
 def resolve_location(session: Session, text: str, field: str = "location", cache=None) -> ResolvedLocation:
-    """Resolve a patient's location text, offline. Raises UnknownLocation or AmbiguousLocation.
+    """Resolve a patient's location text, offline. Raises UnknownLocation (with suggestions) or
+    AmbiguousLocation (choices, largest place first).
 
     With a ``cache`` (``kapfinder.cache``: Redis shared by every process, or in-process), the
-    gazetteer's answer for the same text — found, unknown or ambiguous — is reused.
+    gazetteer's answer for the same text — found, unknown with its suggestions, or ambiguous — is reused.
     """
     raw = text.strip()
     if cache is None or POINT_RE.match(raw):
         return _resolve(session, raw, field)
-    key = "geo:v1:" + raw.lower()
+    key = "geo:v2:" + raw.lower()
     hit = cache.get(key)
     if hit is None:
         try:
             found = _resolve(session, raw, field)
             hit = {"found": [found.label, found.kind, found.state, found.lat, found.lon]}
-        except UnknownLocation:
-            hit = {"unknown": True}
+        except UnknownLocation as err:
+            params = {k: v for k, v in err.params.items() if k != "location"}
+            hit = {"unknown": {"reason": err.reason, "params": params, "suggestions": err.suggestions or []}}
         except AmbiguousLocation as err:
             hit = {"ambiguous": err.choices}
         cache.set(key, hit)
@@ -246,7 +271,8 @@ def resolve_location(session: Session, text: str, field: str = "location", cache
         return ResolvedLocation(raw, label, kind, state, lat, lon)
     if "ambiguous" in hit:
         raise AmbiguousLocation(raw, hit["ambiguous"], field)
-    raise UnknownLocation(raw, field)
+    unknown = hit["unknown"]
+    raise UnknownLocation(raw, field, unknown["reason"], unknown["suggestions"], **unknown["params"])
 
 
 def _resolve(session: Session, raw: str, field: str) -> ResolvedLocation:
@@ -255,47 +281,156 @@ def _resolve(session: Session, raw: str, field: str) -> ResolvedLocation:
     if m := ZIP_RE.match(raw):
         row = lookup_zip(session, m.group(1))
         if row is None:
-            raise UnknownLocation(raw, field)
+            raise UnknownLocation(raw, field, suggestions=[])
         return ResolvedLocation(raw, _place_label(row.city, row.state), "zip", row.state, row.lat, row.lon)
     if m := POINT_RE.match(raw):
         return resolve_point(session, float(m.group(1)), float(m.group(2)), raw, field)
+    text = COUNTRY_RE.sub("", raw)
+    if m := TRAILING_ZIP_RE.match(text):
+        return _resolve_with_zip(session, raw, m.group("before"), m.group("zip"), field)
+    return _resolve_place(session, raw, text, field)
 
-    if "," in raw:
-        city_part, state_part = raw.rsplit(",", 1)
-        code = state_code(state_part)
-        key = normalise_place(city_part)
-        if code is None or not key:
-            raise UnknownLocation(raw, field)
-        found = _places(session, key, code)
-        if not found:
-            raise UnknownLocation(raw, field)
-        place = found[0]
-        return ResolvedLocation(raw, _place_label(place.name, code), "city", code, place.lat, place.lon)
 
-    key = normalise_place(raw)
-    if not key:
-        raise UnknownLocation(raw, field)
-    if (code := _STATE_BY_KEY.get(key)) is not None:
+def _resolve_with_zip(session: Session, raw: str, before: str, zip5: str, field: str) -> ResolvedLocation:
+    """"New York, NY 10001", "123 Main St, Austin, TX 78701": the ZIP decides, once it agrees with a
+    state typed before it; an unknown ZIP or one in another state is an error offering what was meant."""
+    row = lookup_zip(session, zip5)
+    if row is None:
+        raise UnknownLocation(raw, field, "unknown_zip", _suggestions_for(session, before), zip=zip5)
+    typed = _typed_state(before)
+    # "Washington 20001" names the city, not the state: no conflict when the words are the ZIP's city.
+    if typed is not None and typed[0] != row.state and typed[1] != _fold(row.city):
+        by_zip = {"label": f"{zip5} ({_place_label(row.city, row.state)})", "location": zip5}
+        others = [s for s in _suggestions_for(session, before) if s["location"] != zip5]
+        raise UnknownLocation(raw, field, "zip_not_in_state", [by_zip, *others[:1]], zip=zip5,
+                              zip_state=vocab.STATE_NAMES[row.state], state=vocab.STATE_NAMES[typed[0]])
+    return ResolvedLocation(raw, _place_label(row.city, row.state), "zip", row.state, row.lat, row.lon)
+
+
+def _typed_state(before: str) -> tuple[str, str] | None:
+    """The state (code, words as typed) ending the part before a ZIP, unless that part is a street line."""
+    tokens = _fold(before.rsplit(",", 1)[-1]).split()
+    if not tokens or _street_like(tokens):
+        return None
+    for n in (3, 2, 1):
+        if len(tokens) >= n and (code := _STATE_BY_KEY.get(" ".join(tokens[-n:]))):
+            return code, " ".join(tokens[-n:])
+    return None
+
+
+def _street_like(tokens: list[str]) -> bool:
+    """A street line starts with a house number: "123 main st austin"."""
+    return bool(tokens) and tokens[0].isdigit()
+
+
+def _resolve_place(session: Session, raw: str, text: str, field: str) -> ResolvedLocation:
+    """Everything without a ZIP: "City, ST", "City ST", a state, a bare city, or a street address
+    ending in one of those ("123 Main St, Austin, TX")."""
+    segments = [folded for folded in (_fold(part) for part in text.split(",")) if folded]
+    if not segments:
+        raise UnknownLocation(raw, field, suggestions=[])
+    if len(segments) > 1 and (code := _STATE_BY_KEY.get(segments[-1])):
+        city = segments[-2].split()
+        if place := _city_in_state(session, city, code):
+            return _city_location(raw, place)
+        raise UnknownLocation(raw, field, suggestions=_suggest(session, _key(city), code))
+    if len(segments) == 1 and (code := _STATE_BY_KEY.get(segments[0])):
         return ResolvedLocation(raw, vocab.STATE_NAMES[code], "state", code)
-    tokens = key.split()
+    tokens = segments[-1].split()
+    # Before the last comma only a street may stand ("123 Main St, Austin TX"); "Paris, France" is
+    # not taken for a Paris somewhere in the States.
+    street = _street_like(segments[0].split())
+    if len(segments) > 1 and not street:
+        raise UnknownLocation(raw, field, suggestions=_suggest(session, _key(segments[-2].split())))
+    hint = None  # (key, state) the suggestions start from
     # "Austin TX", "Saint Louis Missouri": a trailing state code or name after a city.
     for n in (3, 2, 1):
-        if len(tokens) > n:
-            code = _STATE_BY_KEY.get(" ".join(tokens[-n:]))
-            if code:
-                found = _places(session, " ".join(tokens[:-n]), code)
-                if found:
-                    place = found[0]
-                    return ResolvedLocation(raw, _place_label(place.name, code), "city", code, place.lat, place.lon)
+        if len(tokens) > n and (code := _STATE_BY_KEY.get(" ".join(tokens[-n:]))):
+            if place := _city_in_state(session, tokens[:-n], code):
+                return _city_location(raw, place)
+            hint = hint or (_key(tokens[:-n]), code)
+    key = _key(tokens)
     found = _places(session, key)
+    if not found and _street_like(tokens):
+        found = next((f for i in range(1, len(tokens)) if (f := _places(session, _key(tokens[i:])))), [])
     if not found:
-        raise UnknownLocation(raw, field)
+        raise UnknownLocation(raw, field, suggestions=_suggest(session, *(hint or (key, None))))
     if len(found) > 1:
+        # Largest place first (most ZIP codes; population is not in the gazetteer): Portland, OR before ME.
         choices = [{"label": _place_label(p.name, p.state), "location": _place_label(p.name, p.state)}
-                   for p in sorted(found, key=lambda p: (p.state, p.name))]
+                   for p in found]
         raise AmbiguousLocation(raw, choices, field)
-    place = found[0]
+    return _city_location(raw, found[0])
+
+
+def _city_in_state(session: Session, tokens: list[str], code: str) -> GazetteerPlace | None:
+    """The place these words name in the state; for a street line, the longest ending that is one."""
+    found = _places(session, _key(tokens), code) if tokens else []
+    if not found and _street_like(tokens):
+        found = next((f for i in range(1, len(tokens)) if (f := _places(session, _key(tokens[i:]), code))), [])
+    return found[0] if found else None
+
+
+def _city_location(raw: str, place: GazetteerPlace) -> ResolvedLocation:
     return ResolvedLocation(raw, _place_label(place.name, place.state), "city", place.state, place.lat, place.lon)
+
+
+# --- suggestions for what could not be resolved ------------------------------------------------
+
+def _suggestions_for(session: Session, text: str) -> list[dict[str, str]]:
+    """What ``text`` (the part of an address before its ZIP) may mean: the place itself when it
+    resolves, the choices when it is ambiguous, else its own suggestions."""
+    try:
+        loc = _resolve_place(session, text, COUNTRY_RE.sub("", text), "location")
+    except AmbiguousLocation as err:
+        return err.choices[:SUGGESTIONS]
+    except UnknownLocation as err:
+        return err.suggestions or []
+    return [{"label": loc.label, "location": loc.label}]
+
+
+def _slips_allowed(length: int) -> int:
+    return next((slips for at_least, slips in _SLIPS_BY_LENGTH if length >= at_least), 0)
+
+
+_PLACE_KEYS: dict[str, tuple[str, ...]] = {}
+
+
+def _place_keys(session: Session) -> tuple[str, ...]:
+    """Every distinct place name key (~25,500; 1.6 MB), read on a process's first unknown place and
+    kept, per database: the gazetteer changes only with a migration, and a deploy restarts workers."""
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    keys = _PLACE_KEYS.get(url)
+    if keys is None:
+        stmt = select(GazetteerPlace.name_key).distinct().order_by(GazetteerPlace.name_key)
+        keys = _PLACE_KEYS[url] = tuple(session.scalars(stmt))
+    return keys
+
+
+def _suggest(session: Session, key: str, state: str | None = None) -> list[dict[str, str]]:
+    """Up to three places within a few typing slips of ``key``: fewest slips first, then the larger
+    place (more ZIP codes). With a state, only its places, unless it has none near: then the same
+    search over every state ("Chicago, IN" → Chicago, IL). About 2 ms over the whole gazetteer."""
+    from rapidfuzz import process  # imported on the first unknown place only
+    from rapidfuzz.distance import OSA
+
+    if not key or len(key) > 60:  # no place name is longer; a pasted paragraph is not worth scoring
+        return []
+    near = process.extract(key, _place_keys(session), scorer=OSA.distance, score_cutoff=_slips_allowed(len(key)),
+                           limit=200)
+    distance = {name_key: d for name_key, d, _index in near}
+    if not distance:
+        return []
+    rows = session.execute(select(GazetteerPlace.name_key, GazetteerPlace.state, GazetteerPlace.name,
+                                  GazetteerPlace.zip_count)
+                           .where(GazetteerPlace.name_key.in_(list(distance)))).all()
+    pool = [r for r in rows if r.state == state] or rows
+    # One slip beyond the closest name at most: "Chicago, IN" offers Chicago, IL, not Chico, CA too.
+    closest = min(distance[r.name_key] for r in pool)
+    pool = [r for r in pool if distance[r.name_key] <= closest + 1]
+    pool.sort(key=lambda r: (distance[r.name_key], -r.zip_count, r.state, r.name))
+    return [{"label": _place_label(r.name, r.state), "location": _place_label(r.name, r.state)}
+            for r in pool[:SUGGESTIONS]]
 
 
 def timezone_for_zip(session: Session, zip5: str) -> str | None:

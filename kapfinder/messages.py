@@ -11,6 +11,13 @@ def error_message(err: KapfinderError) -> str:
     reason = err.reason
     if reason == "unknown_location":
         return _("We couldn't find ‘%(location)s’. Try a 5-digit ZIP code or ‘City, ST’.", location=p.get("location", ""))
+    if reason == "unknown_zip":
+        return _("We couldn't find the ZIP code %(zip)s. Check it, or leave it out.", zip=p.get("zip", ""))
+    if reason == "zip_not_in_state":
+        return _("The ZIP code %(zip)s is in %(zip_state)s, not in %(state)s.", zip=p.get("zip", ""),
+                 zip_state=p.get("zip_state", ""), state=p.get("state", ""))
+    if reason == "location_needed":
+        return _("Where should we look? Enter a ZIP code, a city and state, a street address or a state.")
     if reason == "ambiguous_location":
         return _("There is more than one ‘%(location)s’. Which state do you mean?", location=p.get("location", ""))
     if reason == "coordinates_out_of_range":

@@ -144,7 +144,13 @@ def _schemas() -> dict[str, Any]:
             "message": {"type": "string", "description": "A sentence for people, in the site's language."},
             "field": {"type": ["string", "null"], "description": "The first bad parameter, or null."},
             "choices": {"type": "array", "items": _ref("LocationChoice"),
-                        "description": "With `ambiguous_location`: the places the location could mean."},
+                        "description": "With `ambiguous_location`: the places the location could mean, the "
+                                       "largest (most ZIP codes) first."},
+            "suggestions": {"type": "array", "items": _ref("LocationChoice"), "maxItems": 3,
+                            "description": "With `unknown_location`: up to three places the location may have "
+                                           "meant (a misspelt city, the ZIP or the city of an address whose parts "
+                                           "disagree), best first; empty when nothing is close. Offered, never "
+                                           "applied: search again with one's `location`."},
         }, required=["code", "message", "field"])}),
         "LocationChoice": _object({"label": {"type": "string"},
                                    "location": {"type": "string", "description": "A `location` value."}}),
@@ -225,9 +231,11 @@ def _search_parameters() -> list[dict[str, Any]]:
 
     return [
         _query_param("location", {**TEXT, "minLength": 1},
-                     "A 5-digit ZIP (ZIP+4 too), `City, ST`, `City, State Name`, a state, or `lat,lon`. "
-                     "Not together with `lat`/`lon`. Unresolvable: 400 `unknown_location`; a city in "
-                     "several states: 400 `ambiguous_location` with `choices`."),
+                     "A 5-digit ZIP (ZIP+4 too), `City, ST`, `City, State Name`, a state, `lat,lon`, or a "
+                     "street address: one ending in a ZIP is that ZIP (`City, ST ZIP` too), else its "
+                     "trailing `City, ST`; resolved offline. Not together with `lat`/`lon`. Unresolvable "
+                     "(or a ZIP in another state than the one given): 400 `unknown_location` with "
+                     "`suggestions`; a city in several states: 400 `ambiguous_location` with `choices`."),
         _query_param("lat", {"type": "number", "minimum": -90, "maximum": 90},
                      "Latitude in decimal degrees; needs `lon`, not together with `location`."),
         _query_param("lon", {"type": "number", "minimum": -180, "maximum": 180},

@@ -19,15 +19,17 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from .. import geo, vocab
-from ..errors import AmbiguousLocation, KapfinderError
+from ..errors import InvalidParameter, KapfinderError
 from ..extensions import db
 from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
 from ..messages import error_message
 from ..models import Clinic, utcnow
 from ..search import parse_criteria, search
 from . import results
+from .location import location_links, or_list
 
 bp = Blueprint("directory", __name__)
+bp.add_app_template_filter(or_list, "or_list")
 
 LEARN_TOPICS = {
     "methods": ("learn/methods.html", _l("Ketamine treatment methods")),
@@ -59,14 +61,36 @@ def search_page():
     form = SearchForm(_display_args())
     args = request.args.to_dict(flat=False)
     try:
-        page = search(db.session, parse_criteria(args, api=False), cache=current_app.extensions.get("kapfinder_cache"),
+        criteria = parse_criteria(args, api=False)
+        if not criteria.has_location:
+            return _ask_where(form, args)
+        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"),
                       use_index=current_app.config.get("SEARCH_INDEX", True))
     except KapfinderError as err:
-        return _search_form_errors(form, [err, *_further_errors(args, err)])
+        errors = [err, *_further_errors(args, err)]
+        if not _location_given(args) and not any(e.field == "location" for e in errors):
+            errors.append(InvalidParameter("location", "location_needed"))
+        return _search_form_errors(form, errors)
     return render_template("directory/search.html", form=form, page=page, general_errors=[], location_choices=[],
                            title=_search_title(page), heading=results.heading(page), shows_sample=page.has_sample,
                            chips=results.filter_chips(page.criteria, _criteria_url),
                            pages=results.pagination(page, _criteria_url), wider=_wider_radius(page), now=utcnow())
+
+
+def _location_given(args: dict[str, list[str]]) -> bool:
+    return any(value.strip() for value in args.get("location") or [])
+
+
+def _ask_where(form: SearchForm, args: dict[str, list[str]]):
+    """No place given: ask for one, keeping the other choices, rather than list every clinic A–Z.
+
+    A form sent with the location left empty is a form error (400); a link without one (a bare
+    /search, "Find clinics offering IV" on /learn/methods) is a page that asks (200)."""
+    needed = InvalidParameter("location", "location_needed")
+    if "location" in args:
+        return _search_form_errors(form, [needed])
+    return render_template("directory/search.html", form=form, page=None, general_errors=[], location_choices=[],
+                           location_prompt=error_message(needed), title=_("Find KAP clinics near you"))
 
 
 def _further_errors(args: dict[str, list[str]], first: KapfinderError) -> list[KapfinderError]:
@@ -97,7 +121,7 @@ def _further_errors(args: dict[str, list[str]], first: KapfinderError) -> list[K
 
 def _search_form_errors(form: SearchForm, errors: list[KapfinderError]):
     general: list[str] = []
-    choices: list[dict[str, str]] = []
+    links = {"location_choices": [], "location_suggestions": []}
     for err in errors:
         message = error_message(err)
         field = form.field_named(err.field)
@@ -109,11 +133,10 @@ def _search_form_errors(form: SearchForm, errors: list[KapfinderError]):
             field.data = ""  # not worth echoing 10,000 characters back
         if field.name == "radius":
             field.data = field.default  # a select cannot show the bad value; keep the usual one chosen
-        if isinstance(err, AmbiguousLocation):
-            choices = [{"label": c["label"], "href": _search_url(_replace_arg("location", c["location"]))}
-                       for c in err.choices]
+        if field.name == "location":
+            links = location_links(err, url_for("directory.search"), request.args.items(multi=True))
     return render_template("directory/search.html", form=form, page=None, general_errors=general,
-                           location_choices=choices, title=_("Check your search")), 400
+                           **links, title=_("Check your search")), 400
 
 
 @bp.get("/clinics/<slug>")
@@ -147,11 +170,6 @@ def _display_args() -> MultiDict:
     """The query as the form re-shows it: without control characters (a NUL byte is never echoed)."""
     return MultiDict([(k, "".join(ch for ch in v if ord(ch) >= 32 and ord(ch) != 127))
                       for k, v in request.args.items(multi=True)])
-
-
-def _replace_arg(name: str, value: str) -> list[tuple[str, str]]:
-    pairs = [(k, v) for k, v in request.args.items(multi=True) if k not in (name, "page")]
-    return [(name, value)] + pairs
 
 
 def _search_url(pairs) -> str:

@@ -14,6 +14,8 @@ CODES = {400: "invalid_parameter", 401: "unauthorized", 403: "forbidden", 404: "
 
 def kapfinder_error_response(err: KapfinderError):
     extra = {"choices": err.choices} if hasattr(err, "choices") else {}
+    if getattr(err, "suggestions", None) is not None:
+        extra["suggestions"] = err.suggestions
     return json_error(err.status, err.code, error_message(err), err.field, **extra)
 
 

@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from .. import vocab
 from ..carrier_notes import all_notes, notes_for
-from ..errors import AmbiguousLocation, InvalidParameter, KapfinderError
+from ..errors import InvalidParameter, KapfinderError
 from ..extensions import db
 from ..forms.insurance import (CARRIER_PARAMETERS, LOOKUP_PARAMETERS, CarrierClinicsForm,
                                InsuranceLookupForm)
@@ -18,6 +18,7 @@ from ..messages import error_message
 from ..models import utcnow
 from ..search import parse_criteria, search
 from . import results, wording
+from .location import location_links
 
 bp = Blueprint("insurance", __name__, url_prefix="/insurance")
 
@@ -31,13 +32,21 @@ def lookup():
     form = InsuranceLookupForm(_display(args))
     given = {name for name, value in args.items(multi=True) if value.strip() and name != "radius"}
     context = {"form": form, "carriers": _carrier_links(), "page": None, "general_errors": [],
-               "location_choices": [], "title": _("Insurance lookup")}
+               "location_choices": [], "location_suggestions": [], "title": _("Insurance lookup")}
     if not given:
         return render_template("insurance/lookup.html", **context)
     try:
         criteria = parse_criteria(args.to_dict(flat=False), api=False)
         if criteria.insurance is None:
             raise InvalidParameter("insurance", "required")
+        if not criteria.has_location:
+            # Ask where rather than list the carrier's clinics nationwide: a page that asks when the
+            # link carried no location (200), a form error when the form was sent without one (400).
+            needed = InvalidParameter("location", "location_needed")
+            if "location" in args:
+                raise needed
+            context["location_prompt"] = error_message(needed)
+            return render_template("insurance/lookup.html", **context)
         page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"),
                       use_index=current_app.config.get("SEARCH_INDEX", True))
     except KapfinderError as err:
@@ -62,11 +71,11 @@ def carrier(carrier: str):
     here = url_for("insurance.carrier", carrier=carrier)
     context = {"form": form, "carrier": carrier, "carrier_label": vocab.CARRIERS.label(carrier),
                "notes": notes_for(carrier), "page": None, "general_errors": [], "location_choices": [],
-               "action": here, "title": _("%(carrier)s: what it usually covers for KAP",
+               "location_suggestions": [], "action": here, "title": _("%(carrier)s: what it usually covers for KAP",
                                           carrier=vocab.CARRIERS.label(carrier))}
     if not (args.get("location") or "").strip():
         if (args.get("plan_type") or "").strip() or (args.get("page") or "").strip():
-            form.location.errors = [error_message(InvalidParameter("location", "required"))]
+            form.location.errors = [error_message(InvalidParameter("location", "location_needed"))]
             return render_template("insurance/carrier.html", **context), 400
         return render_template("insurance/carrier.html", **context)
     try:
@@ -102,11 +111,8 @@ def _form_error(err: KapfinderError, form, context: dict, template: str, base: s
         field.errors = [message]
     else:
         context["general_errors"] = [message]
-    if isinstance(err, AmbiguousLocation):
-        rest = [(k, v) for k, v in args.items(multi=True) if k not in ("location", "page")]
-        context["location_choices"] = [
-            {"label": c["label"], "href": base + "?" + urlencode([("location", c["location"])] + rest)}
-            for c in err.choices]
+    if err.field == "location":
+        context.update(location_links(err, base, args.items(multi=True)))
     return render_template(template, **context), 400
 
 

@@ -24,6 +24,49 @@ def test_unknown_location_is_400_unknown_location(api_get, make_clinic, conforms
     assert "5-digit ZIP" in error["message"]
 
 
+def test_unknown_location_carries_suggestions_that_resolve(api_get, make_clinic, conforms):
+    make_clinic(name="Loop Ketamine", city="Chicago", state="IL", zip="60601", lat=41.8858, lon=-87.6181)
+    error = error_of(api_get("/clinics", location="Chicgo"), 400, conforms)
+    assert error["code"] == "unknown_location" and error["field"] == "location"
+    assert error["suggestions"][0] == {"label": "Chicago, IL", "location": "Chicago, IL"}
+    assert len(error["suggestions"]) <= 3
+    body = api_get("/clinics", location=error["suggestions"][0]["location"]).get_json()
+    assert body["query"]["location"]["label"] == "Chicago, IL"
+    assert [r["name"] for r in body["results"]] == ["Loop Ketamine"]
+    # With a state, only that state's places.
+    error = error_of(api_get("/clinics", location="Chicgo, IL"), 400, conforms)
+    assert [s["label"] for s in error["suggestions"]] == ["Chicago, IL"]
+
+
+def test_nothing_close_is_an_empty_suggestion_list(api_get, conforms):
+    error = error_of(api_get("/clinics", location="zzzz"), 400, conforms)
+    assert error["suggestions"] == []
+
+
+def test_zip_in_another_state_is_unknown_location_offering_the_zip(api_get, conforms):
+    error = error_of(api_get("/clinics", location="Austin, NY 78701"), 400, conforms)
+    assert error["code"] == "unknown_location"
+    assert "78701" in error["message"] and "Texas" in error["message"] and "New York" in error["message"]
+    assert error["suggestions"][0] == {"label": "78701 (Austin, TX)", "location": "78701"}
+
+
+@pytest.mark.parametrize("address", ["123 Main St, Austin, TX 78701", "New York, NY 10001", "Austin, TX 78701-1234",
+                                     "123 Main St, Austin, TX"])
+def test_street_addresses_resolve(api_get, address):
+    response = api_get("/clinics", location=address)
+    assert response.status_code == 200
+    location = response.get_json()["query"]["location"]
+    assert location["input"] == address
+    assert location["label"] == ("New York, NY" if "10001" in address else "Austin, TX")
+
+
+def test_ambiguous_choices_come_largest_place_first(api_get, conforms):
+    error = error_of(api_get("/clinics", location="Portland"), 400, conforms)
+    assert [c["label"] for c in error["choices"]][:2] == ["Portland, OR", "Portland, ME"]
+    error = error_of(api_get("/clinics", location="Brooklyn"), 400, conforms)
+    assert error["choices"][0]["label"] == "Brooklyn, NY"
+
+
 def test_ambiguous_city_lists_the_choices(api_get, conforms):
     error = error_of(api_get("/clinics", location="Springfield"), 400, conforms)
     assert error["code"] == "ambiguous_location"

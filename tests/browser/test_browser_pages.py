@@ -16,6 +16,8 @@ PUBLIC_PAGES = {
     "results-none": "/search?location=99501",
     "results-error": "/search?location=Atlantis%2C+ZZ&radius=7x",
     "results-ambiguous": "/search?location=Springfield",
+    "results-suggestions": "/search?location=Chicgo&method=iv",
+    "results-ask-where": "/search?method=iv",
     "clinic": "/clinics/austin-care-01",
     "clinic-sample": "/clinics/austin-care-25",
     "insurance": "/insurance",

@@ -144,6 +144,50 @@ def test_lookup_ambiguous_city_offers_the_choices(client):
     assert re.search(r'href="/insurance\?location=Springfield%2C\+IL[^"]*insurance=aetna', body)
 
 
+def suggestion_links(body: bytes) -> list[tuple[str, str]]:
+    """(label, href) of each "Did you mean …?" link under the location field."""
+    match = re.search(r'<p class="location-suggestions">(.*?)</p>', body.decode(), flags=re.S)
+    assert match, "no suggestions under the location field"
+    return [(label, html.unescape(href)) for href, label in re.findall(r'<a href="([^"]+)">(.*?)</a>', match.group(1))]
+
+
+def test_lookup_misspelt_city_suggests_places_that_keep_the_plan(client, make_clinic, mixed_clinic):
+    response = client.get("/insurance", query_string={"insurance": "aetna", "plan_type": "ppo", "location": "Austn, TX"})
+    assert response.status_code == 400
+    assert "Did you mean Austin, TX" in field_error(response.data, "location")
+    label, href = suggestion_links(response.data)[0]
+    assert label == "Austin, TX" and href.startswith("/insurance?location=Austin%2C+TX")
+    followed = client.get(href)
+    assert followed.status_code == 200
+    assert "Spravato: in network with Aetna PPO" in card_text(followed.data, "Riverside Mind Care")
+
+
+def test_lookup_with_a_carrier_but_no_place_asks_where(client, mixed_clinic):
+    response = client.get("/insurance", query_string={"insurance": "aetna"})
+    assert response.status_code == 200
+    assert "Riverside Mind Care" not in text_of(response.data)
+    assert "Where should we look?" in text_of(re.search(rb'id="location-hint">(.*?)</p>', response.data).group(1))
+    sent_empty = client.get("/insurance", query_string={"insurance": "aetna", "location": "", "radius": "25"})
+    assert sent_empty.status_code == 400
+    assert "Where should we look?" in field_error(sent_empty.data, "location")
+    assert "Riverside Mind Care" not in text_of(sent_empty.data)
+
+
+def test_carrier_page_misspelt_city_suggests_places_on_the_same_page(client, mixed_clinic):
+    response = client.get("/insurance/aetna", query_string={"location": "Austn, TX", "plan_type": "ppo"})
+    assert response.status_code == 400
+    label, href = suggestion_links(response.data)[0]
+    assert label == "Austin, TX"
+    assert href == "/insurance/aetna?location=Austin%2C+TX&plan_type=ppo"
+    assert "Riverside Mind Care" in text_of(client.get(href).data)
+
+
+def test_carrier_page_plan_type_without_place_asks_where(client):
+    response = client.get("/insurance/aetna", query_string={"plan_type": "ppo"})
+    assert response.status_code == 400
+    assert "Where should we look?" in field_error(response.data, "location")
+
+
 # --- coverage answers on results --------------------------------------------------------------
 
 def test_lookup_shows_the_coverage_answer_in_words(client, make_clinic, mixed_clinic):

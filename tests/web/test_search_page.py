@@ -1,6 +1,7 @@
 """/search: results a patient can act on, and every bad input of issue 2 answered next to its field."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
@@ -187,6 +188,103 @@ def test_unknown_location_is_explained_next_to_the_field(get_page, place):
     html = assert_form_error(get_page, {"location": place}, "location",
                              f"We couldn't find ‘{place}’. Try a 5-digit ZIP code or ‘City, ST’.")
     assert texts(html, cls="result-card") == []
+
+
+def links_in(html: str, cls: str) -> list[tuple[str, str]]:
+    """(text, href) of each link inside the elements of this class."""
+    found = []
+    for block in re.findall(rf'<[a-z]+ class="{cls}"[^>]*>(.*?)</(?:p|ul)>', html, flags=re.S):
+        found += [(re.sub(r"<[^>]+>", "", text), href.replace("&amp;", "&"))
+                  for href, text in re.findall(r'<a href="([^"]+)">(.*?)</a>', block, flags=re.S)]
+    return found
+
+
+CHICAGO = dict(city="Chicago", state="IL", zip="60601", lat=41.8858, lon=-87.6181)
+
+
+def test_misspelt_city_offers_did_you_mean_links_that_keep_the_search(get_page, make_clinic):
+    make_clinic(name="Loop Ketamine", methods=["iv"], **CHICAGO)
+    html = assert_form_error(get_page, {"location": "Chicgo", "method": "iv", "radius": "10"}, "location",
+                             "We couldn't find ‘Chicgo’.")
+    assert "Did you mean Chicago, IL" in error_next_to(html, "location")
+    assert texts(html, cls="result-card") == []  # never a silent guess
+    links = links_in(html, "location-suggestions")
+    assert links[0][0] == "Chicago, IL"
+    query = parse_qsl(urlsplit(links[0][1]).query)
+    assert ("location", "Chicago, IL") in query and ("method", "iv") in query and ("radius", "10") in query
+    followed = get_page(links[0][1]).get_data(as_text=True)
+    assert "KAP clinics near Chicago, IL" in text_of(followed, tag="title")
+    assert "Loop Ketamine" in text_of(followed, cls="result-card")
+
+
+def test_misspelt_city_with_state_suggests_in_that_state(get_page):
+    html = get_page("/search", status=400, query_string={"location": "Chicgo, IL"}).get_data(as_text=True)
+    assert [label for label, _href in links_in(html, "location-suggestions")] == ["Chicago, IL"]
+
+
+@pytest.mark.parametrize("address", ["123 Main St, Austin, TX 78701", "Austin, TX 78701-1234",
+                                     "123 Main St, Austin, TX", "100 Congress Ave Austin TX 78701"])
+def test_a_street_address_finds_clinics_near_it(get_page, make_clinic, address):
+    make_clinic(name="Downtown Ketamine", **AUSTIN)
+    html = get_page("/search", query_string={"location": address}).get_data(as_text=True)
+    assert "KAP clinics near Austin, TX" in text_of(html, tag="title")
+    assert "Downtown Ketamine" in text_of(html, cls="result-card")
+    # The form shows the address as typed.
+    assert [a.get("value") for t, a in tags(html, "input") if a.get("id") == "location"] == [address]
+
+
+def test_a_zip_in_another_state_is_explained_with_both_readings(get_page, make_clinic):
+    make_clinic(name="Downtown Ketamine", **AUSTIN)
+    html = assert_form_error(get_page, {"location": "Austin, NY 78701"}, "location",
+                             "The ZIP code 78701 is in Texas, not in New York.")
+    assert texts(html, cls="result-card") == []
+    labels = [label for label, _href in links_in(html, "location-suggestions")]
+    assert labels[:2] == ["78701 (Austin, TX)", "Austin, TX"]
+    followed = get_page(links_in(html, "location-suggestions")[0][1]).get_data(as_text=True)
+    assert "Downtown Ketamine" in text_of(followed, cls="result-card")
+
+
+def test_portland_asks_with_the_largest_first(get_page):
+    html = get_page("/search", status=400, query_string={"location": "Portland"}).get_data(as_text=True)
+    labels = [label for label, _href in links_in(html, "location-choices")]
+    assert labels[:2] == ["Portland, OR", "Portland, ME"]
+
+
+def test_bare_search_asks_where_instead_of_listing_every_clinic(get_page, make_clinic):
+    make_clinic(name="Downtown Ketamine", **AUSTIN)
+    html = get_page("/search").get_data(as_text=True)
+    assert texts(html, cls="result-card") == [] and "Downtown Ketamine" not in html
+    assert "All clinics" not in html
+    prompt = text_of(html, id="location-hint")
+    assert "Where should we look?" in prompt
+    control = [a for t, a in tags(html, "input") if a.get("id") == "location"][0]
+    assert "location-hint" in control["aria-describedby"]
+
+
+def test_a_link_with_filters_but_no_place_asks_where_and_keeps_them(get_page, make_clinic):
+    make_clinic(name="Downtown Ketamine", methods=["iv"], **AUSTIN)
+    html = get_page("/search?method=iv").get_data(as_text=True)  # /learn/methods links like this
+    assert "Downtown Ketamine" not in html
+    assert "Where should we look?" in text_of(html, id="location-hint")
+    ticked = [a.get("value") for t, a in tags(html, "input") if a.get("name") == "method" and "checked" in a]
+    assert ticked == ["iv"]
+
+
+def test_a_form_sent_without_a_place_is_a_form_error(get_page, make_clinic):
+    make_clinic(name="Downtown Ketamine", **AUSTIN)
+    html = assert_form_error(get_page, {"location": "", "radius": "25", "method": "iv"}, "location",
+                             "Where should we look?")
+    assert "Downtown Ketamine" not in html
+    html = get_page("/search", status=400, query_string={"location": " ", "radius": "abc"}).get_data(as_text=True)
+    assert "Where should we look?" in error_next_to(html, "location")
+    assert "Enter a whole number" in error_next_to(html, "radius")
+
+
+@pytest.mark.parametrize("state", ["Texas", "TX"])
+def test_a_state_alone_still_lists_its_clinics(get_page, make_clinic, state):
+    make_clinic(name="Downtown Ketamine", **AUSTIN)
+    html = get_page("/search", query_string={"location": state}).get_data(as_text=True)
+    assert "Downtown Ketamine" in text_of(html, cls="result-card")
 
 
 def test_ambiguous_city_asks_which_state(get_page):

@@ -220,7 +220,7 @@ def errors(session: Session, values: Mapping[str, Any], step: str | None = None)
     else:
         return []
     if step is None:
-        return found
+        return sorted(found, key=lambda e: STEPS.index(step_of(e.field)))  # in the order of the steps
     return [e for e in found if step_of(e.field) == step]
 
 
@@ -426,7 +426,10 @@ def preview_placement(session: Session, values: Mapping[str, Any], base: Mapping
                       geocoder: str = "offline") -> PlacementPreview:
     """What ``listings.create_listing`` / ``edit_listing`` will do with these values' position."""
     if has_correction(values, base):
-        return PlacementPreview("corrected", _float(values["lat"]), _float(values["lon"]))
+        lat, lon = _float(values["lat"]), _float(values["lon"])
+        if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            lat = lon = None  # not a position yet: the review shows the error next to the field
+        return PlacementPreview("corrected", lat, lon)
     if base is not None and base.get("lat") and all(_same(values[k], base[k]) for k in ADDRESS_FIELDS):
         return PlacementPreview("current", _float(base["lat"]), _float(base["lon"]))
     match = re.fullmatch(r"\s*([0-9]{5})(?:-?[0-9]{4})?\s*", values.get("zip") or "", re.ASCII)

@@ -327,47 +327,52 @@ def _price(row: Mapping[str, Any]) -> str:
 
 
 def review_sections(form: ListingForm, values: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Each step's answers as (label, text) pairs, for the review page."""
+    """Each step's answers as short (label, text) pairs, for the review page."""
     values = drafts.normalise(values)
 
     def label(key):
         return str(form[key].label.text)
 
-    def text(key):
-        value = values[key]
-        if key in drafts.LIST_FIELDS:
-            return _labels(listing_vocab(key), value) or "—"
-        if key in drafts.BOOL_FIELDS:
-            return _("Yes") if value else _("No")
-        if key == "therapy":
-            return vocab.THERAPY.label(value) if value in vocab.THERAPY else (value or "—")
-        if key == "state":
-            return vocab.STATES.label(value) if value in vocab.STATES else (value or "—")
-        if key == "accepting_new_patients":
-            return {True: _("Yes"), False: _("No"), None: _("Not saying")}[value]
-        return value or "—"
+    def slugs(key):
+        return _labels(listing_vocab(key), values[key]) or "—"
 
-    sections = []
-    for step in drafts.STEPS[:-1]:
-        rows = []
-        for key in drafts.STEP_FIELDS[step]:
-            if key == "hours":
-                times = [f"{DAY_LABELS[r['day']] if r['day'] in DAY_LABELS else r['day']} {r['opens']}–{r['closes']}"
-                         for r in values["hours"] if r["opens"] or r["closes"]]
-                rows.append((_("Opening hours"), "; ".join(times) or _("None given")))
-            elif key == "prices":
-                prices = [f"{vocab.SERVICES.label(r['service'])}: {_price(r)}"
-                          for r in values["prices"] if r["min_usd"] or r["max_usd"]]
-                rows.append((_("Self-pay prices per session"), "; ".join(prices) or _("None given")))
-            elif key == "insurance":
-                rows.append((_("Insurance"), "; ".join(insurance_line(r) for r in values["insurance"]
-                                                       if r["carrier"] or r["network"]) or _("None: self-pay only")))
-            elif key == "at_home_states" and "at-home" not in values["settings"]:
-                continue
-            else:
-                rows.append((label(key), text(key)))
-        sections.append((step, rows))
-    return sections
+    def ticked(keys, none):
+        return ", ".join(label(k) for k in keys if values[k]) or none
+
+    address = ", ".join(p for p in (values["street"], values["city"],
+                                    " ".join(p for p in (values["state"], values["zip"]) if p)) if p)
+    hours = [f"{DAY_LABELS[r['day']] if r['day'] in DAY_LABELS else r['day']} {r['opens']}–{r['closes']}"
+             for r in values["hours"] if r["opens"] or r["closes"]]
+    prices = [f"{vocab.SERVICES.label(r['service'])}: {_price(r)}" for r in values["prices"]
+              if r["min_usd"] or r["max_usd"]]
+    insurance = [insurance_line(r) for r in values["insurance"] if r["carrier"] or r["network"]]
+    care = [
+        (_("Methods"), slugs("methods")),
+        (label("settings"), slugs("settings")),
+        *([(_("At-home states"), slugs("at_home_states"))] if "at-home" in values["settings"] else []),
+        (_("Conditions"), slugs("conditions")),
+        (label("therapy"), vocab.THERAPY.label(values["therapy"]) if values["therapy"] in vocab.THERAPY
+         else values["therapy"] or "—"),
+        (label("therapy_extras"), slugs("therapy_extras")),
+        (_("Evaluation"), _("Offered") if values["offers_evaluation"] else _("Not offered")),
+        (_("New patients"), {True: _("Yes"), False: _("No"), None: _("Not saying")}[
+            values["accepting_new_patients"]]),
+    ]
+    return [
+        ("basics", [(label("name"), values["name"] or "—"), (label("description"), values["description"] or "—"),
+                    (_("Address"), address or "—"), (label("phone"), values["phone"] or "—"),
+                    (label("website"), values["website"] or "—"), (_("Email"), values["email"] or "—")]),
+        ("care", care),
+        ("prices", [(_("Prices"), "; ".join(prices) or _("None given")),
+                    (_("Payment"), ticked(("sliding_scale", "financing", "superbill", "hsa_fsa"), _("None"))),
+                    (_("Insurance"), "; ".join(insurance) or _("None: self-pay only"))]),
+        ("safety", [(_("NPI"), values["npi"] or "—"), (label("prescriber_types"), slugs("prescriber_types")),
+                    (_("Licences"), slugs("therapist_licenses")),
+                    (_("Safety"), ticked(("rems_certified", "vital_signs_monitoring", "medical_screening"),
+                                         _("None of these"))),
+                    (_("Hours"), "; ".join(hours) or _("None given")),
+                    (_("Notes on hours"), values["hours_note"] or "—")]),
+    ]
 
 
 def listing_vocab(key: str) -> vocab.Vocabulary:

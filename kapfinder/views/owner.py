@@ -212,6 +212,7 @@ def _render(working: drafts.Working, step: str, found: list, *, conflict: bool =
     if not corrected:  # the correction fields show only a correction, never the placed position
         values["lat"] = values["lon"] = ""
     form = ListingForm(values, version=working.version)
+    found = sorted(found, key=lambda err: drafts.STEPS.index(drafts.step_of(err.field)))  # in step order
     here = [e for e in found if drafts.step_of(e.field) == step]
     for err in here:
         form.add_service_error(err)

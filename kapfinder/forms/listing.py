@@ -1,32 +1,37 @@
-"""The listing form an owner fills in (new and edit), and the small moderation and community forms.
+"""The listing form an owner fills in step by step (new and edit), and the small moderation and
+community forms.
 
-One long form in sections, every field of the clinic model. The form renders and re-fills;
-``kapfinder.listings.clean_listing`` is the one place that validates, and the view puts each of
-its errors next to the field it names (``add_service_error``). Only the fields below are read
-from a POST: status, owner, slug, verified_at and the rest can never be set by posting them.
+The form renders and re-fills; ``kapfinder.listings.clean_listing`` is the one place that validates
+(``kapfinder.drafts`` runs it per step), and the view puts each of its errors next to the field it
+names (``add_service_error``). A step's POST is read with ``parse_step``: only that step's fields,
+so status, owner, slug, verified_at and the rest can never be set by posting them.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.form import _Auto
+from werkzeug.datastructures import MultiDict
 from wtforms import (BooleanField, EmailField, Field, HiddenField, IntegerField, RadioField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import vocab
+from .. import drafts, vocab
 from ..errors import KapfinderError
 from ..listings import DAYS, REPORT_REASONS
 from ..messages import error_message
 
-INSURANCE_ROWS_BLANK = 3
 DAY_LABELS = {"mo": _l("Monday"), "tu": _l("Tuesday"), "we": _l("Wednesday"), "th": _l("Thursday"),
               "fr": _l("Friday"), "sa": _l("Saturday"), "su": _l("Sunday")}
+STEP_TITLES = {"basics": _l("Basics and address"), "care": _l("Methods and care"),
+               "prices": _l("Insurance and prices"), "safety": _l("Safety and hours"),
+               "review": _l("Review and submit")}
+#: Fields shown as a group of checkboxes or radio buttons: their errors link to the fieldset.
+GROUP_FIELDS = set(drafts.LIST_FIELDS) | {"therapy", "accepting_new_patients"}
+SECTION_LABELS = {"hours": _l("Opening hours"), "insurance": _l("Insurance"), "prices": _l("Self-pay prices")}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -57,28 +62,27 @@ def _c(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+TEXT_FIELDS = drafts.TEXT_FIELDS
+ACCEPTING = {True: "yes", False: "no", None: "unknown"}
+
+
 class ListingForm(FlaskForm):
-    # 1. The clinic
+    """Every field of a listing, shown a step at a time, filled from form values (``kapfinder.drafts``)."""
+
+    # Basics and address
     name = StringField(_l("Clinic name"), render_kw={"maxlength": 200, "autocomplete": "organization"})
     description = TextAreaField(_l("About the clinic"), render_kw={"maxlength": 5000, "rows": 5},
                                 description=_l("What a patient should know: your approach, who you treat, what a first visit is like."))
-    # 2. Address
-    street = StringField(_l("Street address"), render_kw={"maxlength": 200, "autocomplete": "street-address"})
+    street = StringField(_l("Street address"), render_kw={"maxlength": 200, "autocomplete": "address-line1"})
     city = StringField(_l("City"), render_kw={"maxlength": 100, "autocomplete": "address-level2"})
     state = LooseSelectField(_l("State"), choices=_c([("", "—"), *vocab.STATES.choices()]))
     zip = StringField(_l("ZIP code"), render_kw={"inputmode": "numeric", "maxlength": 10,
                                                  "autocomplete": "postal-code"})
-    lat = StringField(_l("Latitude"), render_kw={"inputmode": "decimal", "maxlength": 20},
-                      description=_l("Leave blank: we place the clinic at its ZIP code. Correct it if the map pin is off."))
-    lon = StringField(_l("Longitude"), render_kw={"inputmode": "decimal", "maxlength": 20})
-    # 3. Contact and hours
     phone = StringField(_l("Phone"), render_kw={"type": "tel", "autocomplete": "tel", "maxlength": 30})
     website = StringField(_l("Website"), render_kw={"type": "url", "inputmode": "url", "maxlength": 300},
                           description=_l("An http:// or https:// address."))
     email = EmailField(_l("Email for patients"), render_kw={"maxlength": 254})
-    hours_note = TextAreaField(_l("Notes on hours"), render_kw={"maxlength": 500, "rows": 2},
-                               description=_l("E.g. “Evenings by appointment”."))
-    # 4. Treatment
+    # Methods and care
     methods = MultiCheckboxField(_l("Administration methods"), choices=_c(vocab.METHODS.choices()))
     settings = MultiCheckboxField(_l("Settings"), choices=_c(vocab.SETTINGS.choices()))
     at_home_states = MultiCheckboxField(_l("States your at-home programme serves"), choices=_c(vocab.STATES.choices()),
@@ -87,7 +91,15 @@ class ListingForm(FlaskForm):
     therapy = LooseRadioField(_l("Care model"), choices=_c(vocab.THERAPY.choices()))
     therapy_extras = MultiCheckboxField(_l("Extras"), choices=_c(vocab.THERAPY_EXTRAS.choices()))
     offers_evaluation = BooleanField(_l("We offer psychiatric evaluation and screening"))
-    # 5. Safety
+    accepting_new_patients = LooseRadioField(
+        _l("Accepting new patients?"),
+        choices=_c([("yes", _l("Yes")), ("no", _l("No")), ("unknown", _l("Not saying"))]), default="unknown")
+    # Insurance and prices
+    sliding_scale = BooleanField(_l("Sliding scale"))
+    financing = BooleanField(_l("Financing or payment plans"))
+    superbill = BooleanField(_l("Superbill for out-of-network reimbursement"))
+    hsa_fsa = BooleanField(_l("HSA/FSA cards"))
+    # Safety and hours
     npi = StringField(_l("NPI number"), render_kw={"inputmode": "numeric", "maxlength": 10},
                       description=_l("The clinic's or prescriber's 10-digit National Provider Identifier."))
     prescriber_types = MultiCheckboxField(_l("Prescribers"), choices=_c(vocab.PRESCRIBER_TYPES.choices()))
@@ -95,36 +107,50 @@ class ListingForm(FlaskForm):
     rems_certified = BooleanField(_l("REMS-certified for Spravato (esketamine)"))
     vital_signs_monitoring = BooleanField(_l("Vital signs are monitored during treatment"))
     medical_screening = BooleanField(_l("Medical screening before treatment"))
-    # 6. Availability, prices and insurance
-    accepting_new_patients = LooseRadioField(
-        _l("Accepting new patients?"),
-        choices=_c([("yes", _l("Yes")), ("no", _l("No")), ("unknown", _l("Not saying"))]), default="unknown")
-    sliding_scale = BooleanField(_l("Sliding scale"))
-    financing = BooleanField(_l("Financing or payment plans"))
-    superbill = BooleanField(_l("Superbill for out-of-network reimbursement"))
-    hsa_fsa = BooleanField(_l("HSA/FSA cards"))
+    hours_note = TextAreaField(_l("Notes on hours"), render_kw={"maxlength": 500, "rows": 2},
+                               description=_l("E.g. “Evenings by appointment”."))
+    # Review: an optional correction of the position placed from the address
+    lat = StringField(_l("Latitude"), render_kw={"inputmode": "decimal", "maxlength": 20},
+                      description=_l("Decimal degrees, e.g. 30.26715."))
+    lon = StringField(_l("Longitude"), render_kw={"inputmode": "decimal", "maxlength": 20},
+                      description=_l("Decimal degrees, e.g. -97.74306."))
 
     version = HiddenField()
 
-    def __init__(self, formdata=_Auto, *, insurance_rows: int = 0, **kwargs):
+    def __init__(self, values: Mapping[str, Any] | None = None, *, version: int | None = None, **kwargs):
+        values = drafts.normalise(values)
+        formdata = formdata_for(values)
+        if version is not None:
+            formdata["version"] = str(version)
         super().__init__(formdata=formdata, **kwargs)
-        self._submitted = self.meta.wrap_formdata(self, formdata)
-        # Fields made per day, per service and per insurance row (a fixed number: no script needed).
+        self._submitted = formdata
         self.hours_fields = []
         for day in DAYS:
             self.hours_fields.append((day, DAY_LABELS[day], self._extra(f"hours-{day}-opens", StringField(
                 _l("Opens"), render_kw={"type": "time", "maxlength": 5})), self._extra(
                 f"hours-{day}-closes", StringField(_l("Closes"), render_kw={"type": "time", "maxlength": 5}))))
+        self.extra_hours_fields = []
+        for i in range(len(values["hours"]) - len(DAYS)):
+            self.extra_hours_fields.append({
+                "index": i,
+                "day": self._extra(f"hours-x{i}-day", LooseSelectField(
+                    _l("Day"), choices=_c(_blank("—") + [(d, DAY_LABELS[d]) for d in DAYS]))),
+                "opens": self._extra(f"hours-x{i}-opens", StringField(
+                    _l("Opens"), render_kw={"type": "time", "maxlength": 5})),
+                "closes": self._extra(f"hours-x{i}-closes", StringField(
+                    _l("Closes"), render_kw={"type": "time", "maxlength": 5})),
+            })
         self.price_fields = []
         for service in vocab.SERVICES.slugs:
             self.price_fields.append((service, vocab.SERVICES.label(service), self._extra(
-                f"prices-{service}-min", IntegerField(_l("From $"), validators=[Optional()],
-                                                      render_kw={"inputmode": "numeric", "min": 0})), self._extra(
-                f"prices-{service}-max", IntegerField(_l("To $"), validators=[Optional()],
-                                                      render_kw={"inputmode": "numeric", "min": 0}))))
+                f"prices-{service}-min", IntegerField(_l("From $"), render_kw={"inputmode": "numeric", "min": 0})),
+                self._extra(f"prices-{service}-max", IntegerField(_l("To $"), render_kw={"inputmode": "numeric",
+                                                                                         "min": 0}))))
         self.insurance_fields = []
-        for i in range(insurance_rows + INSURANCE_ROWS_BLANK):
+        for i, row in enumerate(values["insurance"]):
             self.insurance_fields.append({
+                "index": i,
+                "plan_types_chosen": bool(row["plan_types"]),
                 "carrier": self._extra(f"insurance-{i}-carrier", LooseSelectField(
                     _l("Carrier"), choices=_c(_blank("—") + vocab.CARRIERS.choices()))),
                 "service": self._extra(f"insurance-{i}-service", LooseSelectField(
@@ -132,7 +158,7 @@ class ListingForm(FlaskForm):
                 "network": self._extra(f"insurance-{i}-network", LooseSelectField(
                     _l("Network"), choices=_c(_blank("—") + vocab.NETWORKS.choices()))),
                 "plan_types": self._extra(f"insurance-{i}-plan_types", MultiCheckboxField(
-                    _l("Plan types (none ticked: every plan type)"), choices=_c(vocab.PLAN_TYPES.choices()))),
+                    _l("Plan types"), choices=_c(vocab.PLAN_TYPES.choices()))),
             })
         self.section_errors: dict[str, list[str]] = {}
 
@@ -142,74 +168,15 @@ class ListingForm(FlaskForm):
         field.process(self._submitted)
         return field
 
-    # --- to and from the service's plain values ---------------------------------------------
-
-    def fill(self, values: dict[str, Any]) -> None:
-        """Show ``values`` (a snapshot of ``kapfinder.listings``) in the form."""
-        for key in ("name", "description", "street", "city", "state", "zip", "phone", "website", "email",
-                    "hours_note", "npi", "therapy"):
-            self[key].data = values.get(key) or ""
-        for key in ("lat", "lon"):
-            self[key].data = "" if values.get(key) is None else f"{values[key]:.6f}".rstrip("0").rstrip(".")
-        for key in ("methods", "settings", "at_home_states", "conditions", "therapy_extras", "prescriber_types",
-                    "therapist_licenses"):
-            self[key].data = list(values.get(key) or [])
-        for key in ("offers_evaluation", "rems_certified", "vital_signs_monitoring", "medical_screening",
-                    "sliding_scale", "financing", "superbill", "hsa_fsa"):
-            self[key].data = bool(values.get(key))
-        accepting = values.get("accepting_new_patients")
-        self.accepting_new_patients.data = "unknown" if accepting is None else ("yes" if accepting else "no")
-        hours = {}
-        for row in values.get("hours") or []:
-            hours.setdefault(row["day"], row)
-        for day, _label, opens, closes in self.hours_fields:
-            opens.data = hours.get(day, {}).get("opens", "")
-            closes.data = hours.get(day, {}).get("closes", "")
-        prices = {p["service"]: p for p in values.get("prices") or []}
-        for service, _label, low, high in self.price_fields:
-            low.data = prices.get(service, {}).get("min_usd")
-            high.data = prices.get(service, {}).get("max_usd")
-        rows = values.get("insurance") or []
-        for fields, row in zip(self.insurance_fields, rows):
-            for key in ("carrier", "service", "network", "plan_types"):
-                fields[key].data = row[key]
-
-    def to_values(self, formdata) -> dict[str, Any]:
-        """The submitted values as ``kapfinder.listings.clean_listing`` reads them (raw strings)."""
-        data: dict[str, Any] = {}
-        for key in ("name", "description", "street", "city", "state", "zip", "lat", "lon", "phone", "website",
-                    "email", "hours_note", "npi", "therapy"):
-            data[key] = formdata.get(key, "")
-        for key in ("methods", "settings", "at_home_states", "conditions", "therapy_extras", "prescriber_types",
-                    "therapist_licenses"):
-            data[key] = formdata.getlist(key)
-        for key in ("offers_evaluation", "rems_certified", "vital_signs_monitoring", "medical_screening",
-                    "sliding_scale", "financing", "superbill", "hsa_fsa"):
-            data[key] = formdata.get(key, "")
-        accepting = formdata.get("accepting_new_patients", "unknown")
-        data["accepting_new_patients"] = {"yes": True, "no": False}.get(accepting)
-        data["hours"] = [{"day": day, "opens": formdata.get(f"hours-{day}-opens", ""),
-                          "closes": formdata.get(f"hours-{day}-closes", "")} for day in DAYS]
-        data["prices"] = [{"service": s, "min_usd": formdata.get(f"prices-{s}-min", ""),
-                           "max_usd": formdata.get(f"prices-{s}-max", "")} for s in vocab.SERVICES.slugs]
-        data["insurance"] = []
-        i = 0
-        while f"insurance-{i}-carrier" in formdata and i < 200:
-            data["insurance"].append({
-                "carrier": formdata.get(f"insurance-{i}-carrier", ""),
-                "service": formdata.get(f"insurance-{i}-service", ""),
-                "network": formdata.get(f"insurance-{i}-network", ""),
-                "plan_types": formdata.getlist(f"insurance-{i}-plan_types")})
-            i += 1
-        return data
-
     def add_service_error(self, err: KapfinderError) -> None:
         """Put a core error next to the field (or the section) it names."""
         message = listing_error_message(err)
         name = err.field or ""
+        if name == "hours" and err.params.get("day") in DAY_LABELS:
+            message = f"{DAY_LABELS[err.params['day']]}: {message}"
         if name.startswith("prices-"):
             target = self._fields.get(f"{name}-min")
-        elif name in ("hours", "insurance", "prices"):
+        elif name in SECTION_LABELS:
             self.section_errors.setdefault(name, []).append(message)
             return
         else:
@@ -219,12 +186,210 @@ class ListingForm(FlaskForm):
             return
         target.errors = [*target.errors, message]
 
+    def error_label(self, name: str | None) -> str:
+        """How the error summary names the field an error is about."""
+        name = name or ""
+        if name.startswith("prices-"):
+            service = name.removeprefix("prices-")
+            return _("Price for %(service)s", service=vocab.SERVICES.label(service)) if service in vocab.SERVICES \
+                else str(SECTION_LABELS["prices"])
+        if name in SECTION_LABELS:
+            return str(SECTION_LABELS[name])
+        field = self._fields.get(name)
+        return str(field.label.text) if field is not None else ""
 
-def count_insurance_rows(formdata) -> int:
-    i = 0
-    while f"insurance-{i}-carrier" in formdata and i < 200:
-        i += 1
-    return max(i - INSURANCE_ROWS_BLANK, 0)
+    def error_items(self, errors, href=lambda err: "") -> list[tuple[str, str]]:
+        """(link, text) for each error, for the error summary; ``href(err)`` is the page the field is on."""
+        items = []
+        for err in errors:
+            message = listing_error_message(err)
+            if err.field == "hours" and err.params.get("day") in DAY_LABELS:
+                message = f"{DAY_LABELS[err.params['day']]}: {message}"
+            label = self.error_label(err.field)
+            anchor = error_anchor(err.field)
+            items.append((f"{href(err)}#{anchor}" if anchor else "", f"{label}: {message}" if label else message))
+        return items
+
+
+def error_anchor(name: str | None) -> str:
+    """The id on the step page an error about ``name`` links to (a group's fieldset, else the control)."""
+    if not name:
+        return ""
+    if name.startswith("prices-"):
+        return f"{name}-min"
+    if name in SECTION_LABELS or name in GROUP_FIELDS:
+        return f"field-{name}"
+    if name in drafts.TEXT_FIELDS or name in drafts.BOOL_FIELDS:
+        return name
+    return ""
+
+
+# --- form values <-> what the browser posts -------------------------------------------------------
+
+def formdata_for(values: Mapping[str, Any]) -> MultiDict:
+    """Form values (``kapfinder.drafts``) as the browser would post them, to fill the form."""
+    pairs: list[tuple[str, str]] = []
+    for key in TEXT_FIELDS:
+        pairs.append((key, values[key]))
+    for key in drafts.LIST_FIELDS:
+        pairs.extend((key, v) for v in values[key])
+    for key in drafts.BOOL_FIELDS:
+        if values[key]:
+            pairs.append((key, "y"))
+    pairs.append(("accepting_new_patients", ACCEPTING[values["accepting_new_patients"]]))
+    week, extra = values["hours"][:len(DAYS)], values["hours"][len(DAYS):]
+    for row in week:
+        pairs += [(f"hours-{row['day']}-opens", row["opens"]), (f"hours-{row['day']}-closes", row["closes"])]
+    for i, row in enumerate(extra):
+        pairs += [(f"hours-x{i}-day", row["day"]), (f"hours-x{i}-opens", row["opens"]),
+                  (f"hours-x{i}-closes", row["closes"])]
+    for row in values["prices"]:
+        pairs += [(f"prices-{row['service']}-min", row["min_usd"]), (f"prices-{row['service']}-max", row["max_usd"])]
+    for i, row in enumerate(values["insurance"]):
+        pairs += [(f"insurance-{i}-{k}", row[k]) for k in ("carrier", "service", "network")]
+        pairs += [(f"insurance-{i}-plan_types", p) for p in row["plan_types"]]
+    return MultiDict(pairs)
+
+
+def _text(formdata, key: str) -> str:
+    return formdata.get(key, "").replace("\r\n", "\n")
+
+
+def parse_step(step: str, formdata) -> dict[str, Any]:
+    """This step's fields from a POST, as form values (nothing else is read)."""
+    out: dict[str, Any] = {}
+    for key in drafts.STEP_FIELDS[step]:
+        if key in TEXT_FIELDS:
+            out[key] = _text(formdata, key)
+        elif key in drafts.LIST_FIELDS:
+            out[key] = formdata.getlist(key)
+        elif key in drafts.BOOL_FIELDS:
+            out[key] = bool(formdata.get(key))
+        elif key == "accepting_new_patients":
+            out[key] = {"yes": True, "no": False}.get(formdata.get(key))
+        elif key == "hours":
+            rows = [{"day": d, "opens": _text(formdata, f"hours-{d}-opens"), "closes": _text(formdata, f"hours-{d}-closes")}
+                    for d in DAYS]
+            i = 0
+            while f"hours-x{i}-day" in formdata and i < drafts.MAX_EXTRA_HOURS:
+                rows.append({"day": formdata.get(f"hours-x{i}-day", ""), "opens": _text(formdata, f"hours-x{i}-opens"),
+                             "closes": _text(formdata, f"hours-x{i}-closes")})
+                i += 1
+            out[key] = rows
+        elif key == "prices":
+            out[key] = [{"service": s, "min_usd": _text(formdata, f"prices-{s}-min"),
+                         "max_usd": _text(formdata, f"prices-{s}-max")} for s in vocab.SERVICES.slugs]
+        elif key == "insurance":
+            rows = []
+            i = 0
+            while f"insurance-{i}-carrier" in formdata and i < drafts.MAX_INSURANCE_ROWS:
+                rows.append({"carrier": formdata.get(f"insurance-{i}-carrier", ""),
+                             "service": formdata.get(f"insurance-{i}-service", ""),
+                             "network": formdata.get(f"insurance-{i}-network", ""),
+                             "plan_types": formdata.getlist(f"insurance-{i}-plan_types")})
+                i += 1
+            out[key] = rows
+    return out
+
+
+def apply_row_action(submitted: dict[str, Any], action: str) -> str | None:
+    """Add or remove an insurance row or an extra opening time in ``submitted`` (in place).
+
+    ``action`` is ``add-insurance``, ``remove-insurance-<i>``, ``add-hours`` or ``remove-hours-<i>``
+    (``i`` counts the extra opening times). Returns the id to show after the page reloads, or None
+    when ``action`` is not a row action.
+    """
+    kind, _sep, rest = action.partition("-")
+    section, _sep, index = rest.partition("-")
+    if section not in ("insurance", "hours") or section not in submitted or kind not in ("add", "remove"):
+        return None
+    rows = submitted[section]
+    first = len(DAYS) if section == "hours" else 0  # the week's own rows are never removed
+    limit = first + (drafts.MAX_EXTRA_HOURS if section == "hours" else drafts.MAX_INSURANCE_ROWS)
+    if kind == "add":
+        if len(rows) < limit:
+            rows.append(drafts.blank_insurance_row() if section == "insurance" else {"day": "", "opens": "", "closes": ""})
+        return f"{section}-row-{len(rows) - 1 - first}" if len(rows) > first else f"field-{section}"
+    if index.isdigit() and first + int(index) < len(rows):
+        del rows[first + int(index)]
+    return f"field-{section}"
+
+
+# --- the review step --------------------------------------------------------------------------------
+
+def _labels(vocabulary, slugs) -> str:
+    return ", ".join(vocabulary.label(s) if s in vocabulary else s for s in slugs)
+
+
+def _price(row: Mapping[str, Any]) -> str:
+    low, high = row["min_usd"] or row["max_usd"], row["max_usd"] or row["min_usd"]
+    return _("$%(amount)s", amount=low) if low == high else _("$%(low)s–$%(high)s", low=low, high=high)
+
+
+def review_sections(form: ListingForm, values: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each step's answers as short (label, text) pairs, for the review page."""
+    values = drafts.normalise(values)
+
+    def label(key):
+        return str(form[key].label.text)
+
+    def slugs(key):
+        return _labels(listing_vocab(key), values[key]) or "—"
+
+    def ticked(keys, none):
+        return ", ".join(label(k) for k in keys if values[k]) or none
+
+    address = ", ".join(p for p in (values["street"], values["city"],
+                                    " ".join(p for p in (values["state"], values["zip"]) if p)) if p)
+    hours = [f"{DAY_LABELS[r['day']] if r['day'] in DAY_LABELS else r['day']} {r['opens']}–{r['closes']}"
+             for r in values["hours"] if r["opens"] or r["closes"]]
+    prices = [f"{vocab.SERVICES.label(r['service'])}: {_price(r)}" for r in values["prices"]
+              if r["min_usd"] or r["max_usd"]]
+    insurance = [insurance_line(r) for r in values["insurance"] if r["carrier"] or r["network"]]
+    care = [
+        (_("Methods"), slugs("methods")),
+        (label("settings"), slugs("settings")),
+        *([(_("At-home states"), slugs("at_home_states"))] if "at-home" in values["settings"] else []),
+        (_("Conditions"), slugs("conditions")),
+        (label("therapy"), vocab.THERAPY.label(values["therapy"]) if values["therapy"] in vocab.THERAPY
+         else values["therapy"] or "—"),
+        (label("therapy_extras"), slugs("therapy_extras")),
+        (_("Evaluation"), _("Offered") if values["offers_evaluation"] else _("Not offered")),
+        (_("New patients"), {True: _("Yes"), False: _("No"), None: _("Not saying")}[
+            values["accepting_new_patients"]]),
+    ]
+    return [
+        ("basics", [(label("name"), values["name"] or "—"), (label("description"), values["description"] or "—"),
+                    (_("Address"), address or "—"), (label("phone"), values["phone"] or "—"),
+                    (label("website"), values["website"] or "—"), (_("Email"), values["email"] or "—")]),
+        ("care", care),
+        ("prices", [(_("Prices"), "; ".join(prices) or _("None given")),
+                    (_("Payment"), ticked(("sliding_scale", "financing", "superbill", "hsa_fsa"), _("None"))),
+                    (_("Insurance"), "; ".join(insurance) or _("None: self-pay only"))]),
+        ("safety", [(_("NPI"), values["npi"] or "—"), (label("prescriber_types"), slugs("prescriber_types")),
+                    (_("Licences"), slugs("therapist_licenses")),
+                    (_("Safety"), ticked(("rems_certified", "vital_signs_monitoring", "medical_screening"),
+                                         _("None of these"))),
+                    (_("Hours"), "; ".join(hours) or _("None given")),
+                    (_("Notes on hours"), values["hours_note"] or "—")]),
+    ]
+
+
+def listing_vocab(key: str) -> vocab.Vocabulary:
+    from ..listings import LIST_FIELDS
+
+    return LIST_FIELDS[key]
+
+
+def insurance_line(row: Mapping[str, Any]) -> str:
+    def one(vocabulary, slug):
+        return vocabulary.label(slug) if slug in vocabulary else (slug or "—")
+
+    line = " · ".join((one(vocab.CARRIERS, row["carrier"]), one(vocab.SERVICES, row["service"]),
+                       one(vocab.NETWORKS, row["network"])))
+    if row["plan_types"]:
+        line += f" ({_labels(vocab.PLAN_TYPES, row['plan_types'])})"
+    return line
 
 
 def listing_error_message(err: KapfinderError) -> str:

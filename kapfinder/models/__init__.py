@@ -5,6 +5,7 @@ from .clinic import (STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, Cl
 from .gazetteer import GazetteerPlace, GazetteerZip
 from .user import AccountToken, User
 from .moderation import AuditLog, Claim, ListingRevision, ProblemReport, ReminderSent  # noqa: F401
+from .draft import ListingDraft  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "utcnow", "STALE_AFTER", "Clinic", "ClinicAtHomeState", "ClinicInsurance",

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from fixtures.accounts import DEFAULT_PASSWORD, csrf_token, mail_links, outbox_messages, post_form
 from kapfinder import listings
 from kapfinder.models import Clinic, ProblemReport, User
-from tests.listings.conftest import form_data, valid_listing
+from tests.listings.conftest import valid_listing, walk_steps
 
 
 def test_only_moderators_reach_moderate(client, owner, signed_in):
@@ -16,7 +16,7 @@ def test_only_moderators_reach_moderate(client, owner, signed_in):
     assert response.status_code == 302 and "/account/sign-in" in response.headers["Location"]
     owner_client = signed_in(owner)
     assert owner_client.get("/moderate/").status_code == 403
-    token = csrf_token(owner_client, "/owner/listings/new")
+    token = csrf_token(owner_client, "/owner/listings/new/basics")
     assert owner_client.post("/moderate/listings/x/approve", data={"csrf_token": token}).status_code == 403
 
 
@@ -166,8 +166,7 @@ def test_the_whole_journey(app, client, db_session, moderator, signed_in):
     assert owner.is_confirmed
     # ... signs in, submits a listing and sees it pending.
     owner_client = signed_in(owner)
-    data = form_data(valid_listing(name="Harbor Rivera KAP"))
-    response = post_form(owner_client, "/owner/listings/new", data)
+    response = walk_steps(owner_client, valid_listing(name="Harbor Rivera KAP"))
     assert response.status_code == 302
     assert "Pending review" in owner_client.get("/owner/").get_data(as_text=True)
     clinic = db_session.scalars(select(Clinic)).one()

@@ -1,4 +1,7 @@
-"""Owner pages through the real app: submit, dashboard, edit, stale forms, re-confirm, access rules."""
+"""Owner pages through the real app: submit, dashboard, edit, stale forms, re-confirm, access rules.
+
+The listing form is filled in step by step (``walk_steps``); tests/listings/test_owner_steps.py covers
+the steps themselves (drafts, rows, coordinates)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +12,7 @@ from sqlalchemy import func, select
 from fixtures.accounts import csrf_token
 from kapfinder import listings
 from kapfinder.models import Clinic, ListingRevision
-from tests.listings.conftest import form_data, valid_listing
+from tests.listings.conftest import STEPS, form_data, post_step, valid_listing, walk_steps
 
 
 def token_of(client, path: str) -> str:
@@ -17,9 +20,7 @@ def token_of(client, path: str) -> str:
 
 
 def submit_via_form(client, values: dict):
-    data = form_data(values)
-    data["csrf_token"] = token_of(client, "/owner/listings/new")
-    return client.post("/owner/listings/new", data=data)
+    return walk_steps(client, values)
 
 
 def count(db_session, model=Clinic) -> int:
@@ -28,7 +29,7 @@ def count(db_session, model=Clinic) -> int:
 
 
 def test_owner_pages_need_a_signed_in_account(client):
-    for path in ("/owner/", "/owner/listings/new"):
+    for path in ("/owner/", "/owner/listings/new", "/owner/listings/new/basics", "/owner/listings/new/review"):
         response = client.get(path)
         assert response.status_code == 302 and "/account/sign-in" in response.headers["Location"]
 
@@ -49,17 +50,17 @@ def test_submitting_a_listing_leaves_it_pending_on_the_dashboard(db_session, own
     assert "Calm Harbor Ketamine" in dashboard and "Pending review" in dashboard
 
 
-def test_the_form_has_every_section_and_a_version(owner, signed_in, db_session):
+def test_the_steps_together_have_every_field_and_a_version(owner, signed_in, db_session):
     client = signed_in(owner)
-    page = client.get("/owner/listings/new").get_data(as_text=True)
+    pages = "".join(client.get(f"/owner/listings/new/{step}").get_data(as_text=True) for step in STEPS)
     for name in ("name", "description", "street", "city", "state", "zip", "lat", "lon", "phone", "website", "email",
                  "hours-mo-opens", "hours_note", "methods", "settings", "at_home_states", "conditions", "therapy",
                  "therapy_extras", "offers_evaluation", "npi", "prescriber_types", "therapist_licenses",
                  "rems_certified", "vital_signs_monitoring", "medical_screening", "accepting_new_patients",
                  "prices-esketamine-min", "prices-evaluation-max", "sliding_scale", "financing", "superbill",
                  "hsa_fsa", "insurance-0-carrier", "insurance-0-plan_types", "version", "csrf_token"):
-        assert f'name="{name}"' in page, name
-    assert 'name="status"' not in page and 'name="owner_id"' not in page
+        assert f'name="{name}"' in pages, name
+    assert 'name="status"' not in pages and 'name="owner_id"' not in pages
 
 
 @pytest.mark.parametrize("overrides,field,message", [
@@ -82,14 +83,20 @@ def test_bad_input_is_a_400_with_the_message_next_to_the_field(db_session, owner
     page = response.get_data(as_text=True)
     block = re.search(rf'id="field-{re.escape(field)}".*?</(div|fieldset)>\s*</(div|fieldset)>', page, re.S)
     assert block and message in block.group(0), page[:200]
+    # ... and the summary at the top links to it.
+    summary = re.search(r'id="error-summary".*?</ul>', page, re.S).group(0)
+    assert re.search(rf'<a href="#(field-)?{re.escape(field)}">[^<]*{re.escape(message)}', summary), summary
     assert count(db_session) == 0
 
 
 def test_a_post_without_csrf_token_is_refused_and_stores_nothing(db_session, owner, signed_in):
+    from kapfinder.models import ListingDraft
+
     client = signed_in(owner)
-    response = client.post("/owner/listings/new", data=form_data(valid_listing()))
-    assert response.status_code == 400
-    assert count(db_session) == 0
+    for step in STEPS:
+        response = client.post(f"/owner/listings/new/{step}", data={**form_data(valid_listing()), "action": "next"})
+        assert response.status_code == 400
+    assert count(db_session) == 0 and count(db_session, ListingDraft) == 0
 
 
 def test_fields_the_form_does_not_offer_cannot_be_posted(db_session, owner, signed_in, other_owner):
@@ -97,8 +104,9 @@ def test_fields_the_form_does_not_offer_cannot_be_posted(db_session, owner, sign
     data = form_data(valid_listing())
     data.update(status="published", owner_id=str(other_owner.id), verified_at="2020-01-01T00:00:00Z",
                 slug="chosen", sample="y", confirmed_at="2030-01-01", version="99")
-    data["csrf_token"] = token_of(client, "/owner/listings/new")
-    assert client.post("/owner/listings/new", data=data).status_code == 302
+    for step in STEPS:
+        response = post_step(client, "/owner/listings/new", step, data)
+    assert response.status_code == 302
     clinic = db_session.scalars(select(Clinic)).one()
     assert (clinic.status, clinic.owner_id, clinic.verified_at, clinic.slug, clinic.sample, clinic.confirmed_at) == (
         "pending", owner.id, None, None, False, None)
@@ -114,11 +122,13 @@ def test_another_owners_listing_answers_404_and_is_unchanged(db_session, owner, 
     before = listings.snapshot(clinic)
     version = clinic.version
     client = signed_in(other_owner)
-    for path in (f"/owner/listings/{clinic.id}", f"/owner/listings/{clinic.id}/edit"):
+    for path in (f"/owner/listings/{clinic.id}", f"/owner/listings/{clinic.id}/edit",
+                 *(f"/owner/listings/{clinic.id}/edit/{step}" for step in STEPS)):
         assert client.get(path).status_code == 404
     data = form_data(valid_listing(name="Hijacked", description="Hijacked"), version=version)
-    data["csrf_token"] = token_of(client, "/owner/listings/new")
-    assert client.post(f"/owner/listings/{clinic.id}/edit", data=data).status_code == 404
+    data["csrf_token"] = token_of(client, "/owner/listings/new/basics")
+    for step in STEPS:
+        assert client.post(f"/owner/listings/{clinic.id}/edit/{step}", data=data).status_code == 404
     assert client.post(f"/owner/listings/{clinic.id}/reconfirm",
                        data={"csrf_token": data["csrf_token"], "version": version}).status_code == 404
     db_session.expire_all()
@@ -130,13 +140,11 @@ def test_another_owners_listing_answers_404_and_is_unchanged(db_session, owner, 
 def test_edit_publishes_immediate_fields_and_queues_the_rest(db_session, owner, moderator, signed_in):
     clinic = publish(db_session, owner, moderator)
     client = signed_in(owner)
-    page = client.get(f"/owner/listings/{clinic.id}/edit").get_data(as_text=True)
-    version = re.search(r'name="version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="version"', page)
-    assert version
-    data = form_data(valid_listing(description="Evening sessions now.", phone="(512) 555-0188"),
-                     version=int(version.group(1) or version.group(2)))
-    data["csrf_token"] = token_of(client, f"/owner/listings/{clinic.id}/edit")
-    response = client.post(f"/owner/listings/{clinic.id}/edit", data=data)
+    assert client.get(f"/owner/listings/{clinic.id}/edit").headers["Location"].endswith("/edit/basics")
+    page = client.get(f"/owner/listings/{clinic.id}/edit/basics").get_data(as_text=True)
+    assert f'value="{clinic.version}"' in page and "wait for a moderator" in page
+    response = walk_steps(client, valid_listing(description="Evening sessions now.", phone="(512) 555-0188"),
+                          path=f"/owner/listings/{clinic.id}/edit")
     assert response.status_code == 302
     db_session.expire_all()
     clinic = db_session.get(Clinic, clinic.id)
@@ -152,15 +160,14 @@ def test_a_stale_form_is_refused_shows_the_newer_data_and_overwrites_nothing(db_
                                                                              signed_in):
     clinic = publish(db_session, owner, moderator)
     version = clinic.version
+    path = f"/owner/listings/{clinic.id}/edit"
     first, second = signed_in(owner), signed_in(owner)
-    token1 = token_of(first, f"/owner/listings/{clinic.id}/edit")
-    token2 = token_of(second, f"/owner/listings/{clinic.id}/edit")
-    ok = first.post(f"/owner/listings/{clinic.id}/edit",
-                    data={**form_data(valid_listing(description="From tab one"), version=version), "csrf_token": token1})
+    token2 = token_of(second, f"{path}/basics")  # the second tab opens the form ...
+    ok = walk_steps(first, valid_listing(description="From tab one"), path=path)  # ... the first one saves
     assert ok.status_code == 302
-    refused = second.post(f"/owner/listings/{clinic.id}/edit",
-                          data={**form_data(valid_listing(description="From tab two"), version=version),
-                                "csrf_token": token2})
+    refused = second.post(f"{path}/basics", data={
+        **form_data(valid_listing(description="From tab two"), version=version), "csrf_token": token2,
+        "action": "next"})
     assert refused.status_code == 409
     page = refused.get_data(as_text=True)
     assert "This listing changed since you opened it." in page
@@ -198,7 +205,7 @@ def test_html_and_template_syntax_are_shown_escaped_everywhere(db_session, owner
     pages = []
     client = signed_in(owner)
     pages += [client.get(p).get_data(as_text=True) for p in
-              ("/owner/", f"/owner/listings/{clinic.id}", f"/owner/listings/{clinic.id}/edit")]
+              ("/owner/", f"/owner/listings/{clinic.id}", *(f"/owner/listings/{clinic.id}/edit/{s}" for s in STEPS))]
     mod = signed_in(moderator)
     pages += [mod.get(p).get_data(as_text=True) for p in ("/moderate/", f"/moderate/listings/{clinic.id}")]
     pages += [client.get(p).get_data(as_text=True) for p in
@@ -213,10 +220,11 @@ def test_html_and_template_syntax_are_shown_escaped_everywhere(db_session, owner
 def test_bad_input_in_an_edit_keeps_the_listing(db_session, owner, moderator, signed_in):
     clinic = publish(db_session, owner, moderator)
     client = signed_in(owner)
-    data = form_data(valid_listing(description="ok", website="javascript:alert(1)"), version=clinic.version)
-    data["csrf_token"] = token_of(client, f"/owner/listings/{clinic.id}/edit")
-    response = client.post(f"/owner/listings/{clinic.id}/edit", data=data)
-    assert response.status_code == 400
+    response = walk_steps(client, valid_listing(description="ok", website="javascript:alert(1)"),
+                          path=f"/owner/listings/{clinic.id}/edit")
+    assert response.status_code == 400 and "http:// or https://" in response.get_data(as_text=True)
+    response = post_step(client, f"/owner/listings/{clinic.id}/edit", "review", {})
+    assert response.status_code == 400  # submitting the draft is refused too
     db_session.expire_all()
     again = db_session.get(Clinic, clinic.id)
     assert again.description != "ok" and again.website == "https://www.calmharbor.example"

@@ -74,8 +74,9 @@ def test_price_minimum_must_not_exceed_maximum(db_session):
 
 
 def test_esketamine_requires_rems(db_session):
-    assert fields_in_error(db_session, methods=["esketamine-nasal"]) == {"rems_certified": "rems_required"}
-    values = listings.clean_listing(db_session, valid_listing(methods=["esketamine-nasal"], rems_certified=True))
+    spravato_only = {"methods": ["esketamine-nasal"], "prices": []}  # no racemic ketamine: no ketamine price
+    assert fields_in_error(db_session, **spravato_only) == {"rems_certified": "rems_required"}
+    values = listings.clean_listing(db_session, valid_listing(**spravato_only, rems_certified=True))
     assert values["methods"] == ["esketamine-nasal"]
 
 

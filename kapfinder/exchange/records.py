@@ -47,17 +47,28 @@ class ClinicRecord:
 
 
 class Gazetteer:
-    """ZIP look-ups for one import: the first look-up reads every ZIP in one query (about 40,000
-    small rows, a few MB), so a large import makes no query per record."""
+    """ZIP look-ups for one import. The first few ZIPs are read one by one (a small file stays quick);
+    after that every ZIP is read in one query (about 40,000 small rows, a few MB), so a large import
+    makes no query per record."""
+
+    ONE_BY_ONE = 50
 
     def __init__(self, session: Session):
         self.session = session
         self._zips: dict[str, tuple[str, str | None, float, float]] | None = None
+        self._few: dict[str, tuple[str, str | None, float, float] | None] = {}
 
     def get(self, zip5: str) -> tuple[str, str | None, float, float] | None:
+        columns = (GazetteerZip.state, GazetteerZip.timezone, GazetteerZip.lat, GazetteerZip.lon)
         if self._zips is None:
-            self._zips = {row[0]: tuple(row[1:]) for row in self.session.execute(select(  # type: ignore[misc]
-                GazetteerZip.zip, GazetteerZip.state, GazetteerZip.timezone, GazetteerZip.lat, GazetteerZip.lon))}
+            if zip5 in self._few:
+                return self._few[zip5]
+            if len(self._few) < self.ONE_BY_ONE:
+                row = self.session.execute(select(*columns).where(GazetteerZip.zip == zip5)).first()
+                self._few[zip5] = found = None if row is None else tuple(row)  # type: ignore[assignment]
+                return found
+            self._zips = {row[0]: tuple(row[1:]) for row in self.session.execute(  # type: ignore[misc]
+                select(GazetteerZip.zip, *columns))}
         return self._zips.get(zip5)
 
     def state(self, zip5: str) -> str | None:

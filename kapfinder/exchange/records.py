@@ -101,11 +101,14 @@ def finish(record: ClinicRecord, problems: RecordProblems, gazetteer: Gazetteer)
             problems.add(name, rules.describe(error), record.pointers.get(error.field or "")
                          or record.pointers.get(name or ""))
         return
-    insurance_as_of = {(r.get("carrier"), r.get("service"), tuple(vocab.PLAN_TYPES.ordered(r.get("plan_types") or ())),
-                        r.get("network")): r.get("as_of") for r in record.insurance}
+    # The file's as-of dates go with the rows the rules kept (the same row twice is one row).
+    def row_key(row: dict[str, Any]) -> tuple:
+        plans = tuple(vocab.PLAN_TYPES.ordered(row.get("plan_types") or []))
+        return row.get("carrier"), row.get("service"), plans, row.get("network")
+
+    insurance_as_of = {row_key(r): r.get("as_of") for r in record.insurance}
     price_as_of = {p.get("service"): p.get("as_of") for p in record.prices}
-    record.insurance = [{**item, "as_of": insurance_as_of.get(
-        (item["carrier"], item["service"], tuple(item["plan_types"]), item["network"]))} for item in clean.pop("insurance")]
+    record.insurance = [{**item, "as_of": insurance_as_of.get(row_key(item))} for item in clean.pop("insurance")]
     record.prices = [{**item, "as_of": price_as_of.get(item["service"])} for item in clean.pop("prices")]
     v.update(clean)
     _zip_state, tz, zlat, zlon = gazetteer.get(v["zip"])  # the rules found it

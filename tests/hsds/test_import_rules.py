@@ -14,7 +14,25 @@ from sqlalchemy import select
 from kapfinder.exchange.importer import run_import
 from kapfinder.models import Clinic
 
-from .test_import_errors import edit_json, flat_csv, json_dir, org_file  # noqa: F401  (fixtures)
+from .test_exchange import empty_directory, export
+from .test_import_errors import edit_json, org_file
+
+
+@pytest.fixture
+def flat_csv(runner, db_session, rich_clinic, tmp_path) -> Path:
+    """A flat CSV export of one clinic that uses every field, in an empty directory."""
+    path = tmp_path / "in.csv"
+    export(runner, "csv", path)
+    empty_directory(db_session)
+    return path
+
+
+@pytest.fixture
+def json_dir(runner, db_session, rich_clinic, tmp_path) -> Path:
+    path = tmp_path / "json"
+    export(runner, "hsds-json", path)
+    empty_directory(db_session)
+    return path
 
 
 def edit_row(path: Path, **cells: str) -> None:

@@ -4,7 +4,7 @@ The owner's form (``listings.clean_listing``) and every import format (``exchang
 hand the same plain values to :func:`check_listing`, so an import can never store what the form
 refuses, and both store the same normalised values. The one fact the rules look up, which state a
 ZIP code is in, comes from a function the caller passes: the form reads one gazetteer row, an
-import reads every ZIP once.
+import reads them once per file (a few, then all at once).
 
 A problem is an ``InvalidParameter`` naming its field and a code (one per problem, all of them at
 once, in :class:`InvalidListing`). Pages translate the code (``messages``, the listing form); an

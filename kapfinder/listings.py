@@ -18,19 +18,24 @@ Rules (DESIGN.md → Owners and moderation):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import geo, vocab
+from . import listing_rules as rules
 from .db import write_transaction
 from .errors import Conflict, InvalidParameter, NotFound
+from .listing_rules import (BOOL_FIELDS, DAYS, LIST_FIELDS, MAX_PRICE_USD, REQUIRED_TEXT,  # noqa: F401
+                            TEXT_LIMITS, InvalidListing, normalise_email, normalise_phone, normalise_website,
+                            validate_npi)
+from .listing_rules import CONTROL as _CONTROL
+from .listing_rules import insurance_key as _insurance_key
 from .models import (AuditLog, Claim, Clinic, ClinicInsurance, ClinicPrice, ListingRevision, ProblemReport,
                      ReminderSent, User, utcnow)
 
@@ -48,22 +53,10 @@ IMMEDIATE_FIELDS = (
     "sliding_scale", "financing", "superbill", "hsa_fsa", "accepting_new_patients", "insurance", "prices",
 )
 FIELDS = MODERATED_FIELDS + IMMEDIATE_FIELDS
-LIST_FIELDS = {
-    "methods": vocab.METHODS, "settings": vocab.SETTINGS, "conditions": vocab.CONDITIONS,
-    "therapy_extras": vocab.THERAPY_EXTRAS, "prescriber_types": vocab.PRESCRIBER_TYPES,
-    "therapist_licenses": vocab.THERAPIST_LICENSES, "at_home_states": vocab.STATES,
-}
-BOOL_FIELDS = ("rems_certified", "vital_signs_monitoring", "medical_screening", "offers_evaluation",
-               "sliding_scale", "financing", "superbill", "hsa_fsa")
-TEXT_LIMITS = {"name": 200, "street": 200, "city": 100, "description": 5000, "hours_note": 500}
-REQUIRED_TEXT = ("name", "street", "city")
-DAYS = ("mo", "tu", "we", "th", "fr", "sa", "su")
-MAX_PRICE_USD = 100_000
 CLAIM_LINK_VALID = timedelta(days=7)
 REMIND_FROM = timedelta(days=75)
 REMIND_UNTIL = timedelta(days=90)
 NOTE_LIMIT = 2000
-
 
 
 def _load_reasons() -> vocab.Vocabulary:
@@ -76,74 +69,19 @@ REPORT_REASONS = _load_reasons()
 
 
 # --- validation ---------------------------------------------------------------------------------
+# The rules live in ``listing_rules`` (shared with every import format); these names stay here too.
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", re.ASCII)
+def clean_listing(session: Session, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and normalise a submitted listing into a snapshot (without coordinates placed).
 
+    ``data`` holds plain values keyed by ``FIELDS`` (lists for list fields; ``insurance`` and
+    ``prices`` as lists of dicts). Raises :class:`InvalidListing` with every problem found.
+    """
+    def zip_state(zip5: str) -> str | None:
+        row = geo.lookup_zip(session, zip5)
+        return None if row is None else row.state
 
-def validate_npi(value: str, field: str = "npi") -> str:
-    """10 ASCII digits starting with 1 or 2 whose Luhn check over ``80840`` + the number holds."""
-    value = (value or "").strip()
-    if not re.fullmatch(r"[12][0-9]{9}", value, re.ASCII):
-        raise InvalidParameter(field, "invalid_npi")
-    total = 0
-    for i, ch in enumerate(reversed("80840" + value)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    if total % 10:
-        raise InvalidParameter(field, "invalid_npi")
-    return value
-
-
-def normalise_phone(value: str, field: str = "phone") -> str:
-    """A valid US (or US territory) number, as E.164."""
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(value, "US")
-    except phonenumbers.NumberParseException:
-        raise InvalidParameter(field, "invalid_phone") from None
-    region = phonenumbers.region_code_for_number(number)
-    if not phonenumbers.is_valid_number(number) or region not in {"US", "PR", "GU", "VI", "AS", "MP"}:
-        raise InvalidParameter(field, "invalid_phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_website(value: str, field: str = "website") -> str:
-    """An http or https URL with a real host name; a bare host gets ``https://``."""
-    value = (value or "").strip()
-    if not value or _CONTROL.search(value) or any(ch.isspace() for ch in value) or len(value) > 300:
-        raise InvalidParameter(field, "invalid_website")
-    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value):
-        if value.startswith(("/", "\\")):
-            raise InvalidParameter(field, "invalid_website")
-        value = "https://" + value
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise InvalidParameter(field, "invalid_website") from None
-    if parts.scheme.lower() not in ("http", "https") or not host or parts.username or parts.password:
-        raise InvalidParameter(field, "invalid_website")
-    labels = host.rstrip(".").split(".")
-    if len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels):
-        raise InvalidParameter(field, "invalid_website")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment))
-
-
-def normalise_email(value: str, field: str = "email") -> str:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email((value or "").strip(), check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise InvalidParameter(field, "invalid_email") from None
+    return rules.check_listing(data, zip_state)
 
 
 def website_host(website: str | None) -> str | None:
@@ -161,195 +99,6 @@ def email_matches_website(email: str, website: str | None) -> bool:
     if not host or "." not in domain:
         return False
     return host == domain or host.endswith("." + domain)
-
-
-def _text(data: Mapping[str, Any], key: str, errors: list, *, required: bool = False) -> str:
-    value = data.get(key)
-    value = "" if value is None else str(value)
-    value = value.strip()
-    limit = TEXT_LIMITS.get(key, 200)
-    if required and not value:
-        errors.append(InvalidParameter(key, "required"))
-    elif len(value) > limit:
-        errors.append(InvalidParameter(key, "too_long", max=limit))
-    elif _CONTROL.search(value) or (key not in ("description", "hours_note") and "\n" in value):
-        errors.append(InvalidParameter(key, "control_character"))
-    return value
-
-
-def _slugs(data: Mapping[str, Any], key: str, vocabulary: vocab.Vocabulary, errors: list) -> list[str]:
-    raw = data.get(key) or []
-    if isinstance(raw, str):
-        raw = [raw]
-    bad = [s for s in raw if s not in vocabulary]
-    if bad:
-        errors.append(InvalidParameter(key, "unknown_value", value=str(bad[0])))
-    return vocabulary.ordered(s for s in raw if s in vocabulary)
-
-
-def _number(value: Any, key: str, errors: list, *, low: float, high: float, integer: bool = False):
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = int(str(value).strip()) if integer else float(str(value).strip())
-    except ValueError:
-        errors.append(InvalidParameter(key, "not_a_number"))
-        return None
-    if number != number or not low <= number <= high:  # NaN or out of range
-        errors.append(InvalidParameter(key, "out_of_range", min=low, max=high))
-        return None
-    return number
-
-
-class InvalidListing(InvalidParameter):
-    """Several fields of a listing are not acceptable; ``errors`` holds one error per field."""
-
-    def __init__(self, errors: list[InvalidParameter]):
-        first = errors[0]
-        super().__init__(first.field, first.reason, **first.params)
-        self.errors = errors
-
-
-def clean_listing(session: Session, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and normalise a submitted listing into a snapshot (without coordinates placed).
-
-    ``data`` holds plain values keyed by ``FIELDS`` (lists for list fields; ``insurance`` and
-    ``prices`` as lists of dicts). Raises :class:`InvalidListing` with every problem found.
-    """
-    errors: list[InvalidParameter] = []
-    out: dict[str, Any] = {}
-    for key in ("name", "street", "city", "description", "hours_note"):
-        out[key] = _text(data, key, errors, required=key in REQUIRED_TEXT)
-
-    state = str(data.get("state") or "").strip().upper()
-    if state not in vocab.STATES:
-        errors.append(InvalidParameter("state", "required" if not state else "unknown_value", value=state))
-    out["state"] = state
-    zip_raw = str(data.get("zip") or "").strip()
-    match = re.fullmatch(r"([0-9]{5})(?:-?[0-9]{4})?", zip_raw, re.ASCII)
-    out["zip"] = match.group(1) if match else zip_raw
-    if not match:
-        errors.append(InvalidParameter("zip", "required" if not zip_raw else "invalid_zip"))
-    else:
-        row = geo.lookup_zip(session, out["zip"])
-        if row is None:
-            errors.append(InvalidParameter("zip", "unknown_zip", zip=out["zip"]))
-        elif state in vocab.STATES and row.state != state:
-            errors.append(InvalidParameter("zip", "zip_not_in_state", zip=out["zip"], state=state))
-
-    out["lat"] = _number(data.get("lat"), "lat", errors, low=-90, high=90)
-    out["lon"] = _number(data.get("lon"), "lon", errors, low=-180, high=180)
-    if (out["lat"] is None) != (out["lon"] is None) and not any(e.field in ("lat", "lon") for e in errors):
-        errors.append(InvalidParameter("lat" if out["lat"] is None else "lon", "lat_and_lon"))
-
-    for key, check in (("phone", normalise_phone), ("website", normalise_website), ("email", normalise_email),
-                       ("npi", validate_npi)):
-        raw = str(data.get(key) or "").strip()
-        out[key] = None
-        if raw:
-            try:
-                out[key] = check(raw, key)
-            except InvalidParameter as err:
-                errors.append(err)
-    if not out["phone"] and not any(e.field == "phone" for e in errors):
-        errors.append(InvalidParameter("phone", "required"))
-
-    for key, vocabulary in LIST_FIELDS.items():
-        out[key] = _slugs(data, key, vocabulary, errors)
-    for key in BOOL_FIELDS:
-        out[key] = _truthy(data.get(key))
-    if not out["methods"]:
-        errors.append(InvalidParameter("methods", "required"))
-    if not out["settings"]:
-        errors.append(InvalidParameter("settings", "required"))
-    if "esketamine-nasal" in out["methods"] and not out["rems_certified"]:
-        errors.append(InvalidParameter("rems_certified", "rems_required"))
-    if "at-home" in out["settings"]:
-        if not out["at_home_states"]:
-            errors.append(InvalidParameter("at_home_states", "at_home_needs_states"))
-    else:
-        out["at_home_states"] = []
-
-    therapy = str(data.get("therapy") or "").strip()
-    if therapy and therapy not in vocab.THERAPY:
-        errors.append(InvalidParameter("therapy", "unknown_value", value=therapy))
-    elif not therapy:
-        errors.append(InvalidParameter("therapy", "required"))
-    out["therapy"] = therapy or None
-
-    accepting = data.get("accepting_new_patients")
-    out["accepting_new_patients"] = None if accepting in (None, "", "unknown") else _truthy(accepting)
-
-    out["hours"] = _clean_hours(data.get("hours") or [], errors)
-    out["insurance"] = _clean_insurance(data.get("insurance") or [], errors)
-    out["prices"] = _clean_prices(data.get("prices") or [], errors)
-    if errors:
-        raise InvalidListing(errors)
-    return out
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "y", "yes", "true", "on")
-    return bool(value)
-
-
-def _clean_hours(rows: Iterable[Mapping[str, Any]], errors: list) -> list[dict[str, str]]:
-    out = []
-    for row in rows:
-        day, opens, closes = (str(row.get(k) or "").strip() for k in ("day", "opens", "closes"))
-        if not opens and not closes:
-            continue
-        if day not in DAYS or not _HHMM.match(opens) or not _HHMM.match(closes) or opens >= closes:
-            errors.append(InvalidParameter("hours", "invalid_hours", day=day))
-            continue
-        out.append({"day": day, "opens": opens, "closes": closes})
-    return sorted(out, key=lambda r: (DAYS.index(r["day"]), r["opens"]))
-
-
-def _clean_insurance(rows: Iterable[Mapping[str, Any]], errors: list) -> list[dict[str, Any]]:
-    seen: dict[tuple, dict[str, Any]] = {}
-    for row in rows:
-        carrier, service, network = (str(row.get(k) or "").strip() for k in ("carrier", "service", "network"))
-        if not carrier and not network:
-            continue  # an empty row of the form
-        plan_types = row.get("plan_types") or []
-        if (carrier not in vocab.CARRIERS or service not in vocab.SERVICES or network not in vocab.NETWORKS
-                or any(p not in vocab.PLAN_TYPES for p in plan_types)):
-            errors.append(InvalidParameter("insurance", "invalid_insurance", service=service))
-            continue
-        item = {"carrier": carrier, "service": service, "network": network,
-                "plan_types": vocab.PLAN_TYPES.ordered(plan_types)}
-        seen[(carrier, service, tuple(item["plan_types"]))] = item
-    return sorted(seen.values(), key=_insurance_key)
-
-
-def _insurance_key(item: Mapping[str, Any]) -> tuple:
-    return (vocab.CARRIERS.slugs.index(item["carrier"]), vocab.SERVICES.slugs.index(item["service"]),
-            vocab.PLAN_TYPES.mask(item["plan_types"]), item["network"])
-
-
-def _clean_prices(rows: Iterable[Mapping[str, Any]], errors: list) -> list[dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        service = str(row.get("service") or "").strip()
-        if service not in vocab.SERVICES:
-            errors.append(InvalidParameter("prices", "unknown_value", value=service))
-            continue
-        before = len(errors)
-        low = _number(row.get("min_usd"), f"prices-{service}", errors, low=0, high=MAX_PRICE_USD, integer=True)
-        high = _number(row.get("max_usd"), f"prices-{service}", errors, low=0, high=MAX_PRICE_USD, integer=True)
-        if len(errors) > before:
-            continue
-        if low is None and high is None:
-            continue
-        low = high if low is None else low
-        high = low if high is None else high
-        if low > high:
-            errors.append(InvalidParameter(f"prices-{service}", "price_min_above_max", service=service))
-            continue
-        out[service] = {"service": service, "min_usd": low, "max_usd": high}
-    return [out[s] for s in vocab.SERVICES.slugs if s in out]
 
 
 # --- snapshots ------------------------------------------------------------------------------------

@@ -52,4 +52,16 @@ def error_message(err: KapfinderError) -> str:
         return _("We couldn't find that clinic or page.")
     if reason == "conflict":
         return _("This listing changed since you opened it.")
+    # Listing rules (kapfinder.listing_rules) the listing form has no message of its own for.
+    if reason == "at_home_states_without_setting":
+        return _("You ticked states for an at-home programme: tick the at-home setting too, or untick the states.")
+    if reason == "hours_overlap":
+        return _("Two opening times on the same day overlap.")
+    if reason == "insurance_conflict":
+        return _("The same carrier, service and plan types are listed both in and out of network.")
+    if reason == "service_not_offered":
+        return _("This is for a service the listing does not offer: add the method, care model or evaluation, "
+                 "or remove it.")
+    if reason == "duplicate_price":
+        return _("Give one price range per service.")
     return _("This value is not valid.")

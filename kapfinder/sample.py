@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from . import bulk, vocab
 from .bulk import ClinicRows
+from .listing_rules import luhn_check_digit, npi_is_valid  # noqa: F401  (one NPI check for everything)
 from .db import write_transaction
 from .models import STALE_AFTER, Clinic, GazetteerZip, utcnow
 
@@ -115,25 +116,9 @@ def standard_zips(bind: Session | Connection) -> list[ZipPoint]:
 
 # --- small checked facts ------------------------------------------------------------------------
 
-def _luhn_check_digit(payload: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = int(ch)
-        if i % 2 == 0:  # the digit next to the (future) check digit is doubled
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def npi_is_valid(npi: str) -> bool:
-    """10 digits starting with 1 or 2, Luhn check digit over "80840" + the first nine."""
-    return (len(npi) == 10 and npi.isdigit() and npi[0] in "12"
-            and _luhn_check_digit("80840" + npi[:9]) == npi[9])
-
-
 def make_npi(rng: random.Random) -> str:
     first9 = f"{rng.randrange(100_000_000, 300_000_000):09d}"
-    return first9 + _luhn_check_digit("80840" + first9)
+    return first9 + luhn_check_digit("80840" + first9)
 
 
 def slugify(text: str) -> str:

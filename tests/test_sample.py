@@ -242,3 +242,12 @@ def test_a_reload_keeps_a_sample_listing_its_owner_claimed(runner, db_session):
     assert kept is not None and kept.name == "Renamed by its owner" and kept.sample
     assert db_session.scalar(select(func.count()).select_from(Clinic)) == 20
 
+
+
+def test_every_sample_clinic_is_a_listing_the_owner_form_would_take(loaded, db_session):
+    """So an export of the sample directory imports again (imports check the form's rules)."""
+    from kapfinder import listings
+
+    for clinic in loaded:
+        values = listings.snapshot(clinic)
+        assert listings.clean_listing(db_session, values) == values, clinic.slug

@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from .. import hsds, vocab
+from ..listing_rules import insurance_key
 from ..models import Clinic
 from .common import format_number, iso_datetime, parse_date, parse_datetime
 from .records import ClinicRecord, RecordProblems
@@ -17,14 +18,16 @@ HEADER = (
     "vital_signs_monitoring", "medical_screening", "npi", "insurance", "prices", "sample", "created_at",
     "verified_at", "confirmed_at", "updated_at",
 )
-REQUIRED = ("name", "street", "city", "state", "zip", "methods")
+#: Columns a file must have (``listing_rules`` requires a value in each of them too).
+REQUIRED = ("name", "street", "city", "state", "zip", "phone", "methods", "settings", "therapy")
 LISTS = {"methods": vocab.METHODS, "settings": vocab.SETTINGS, "at_home_states": vocab.STATES,
          "conditions": vocab.CONDITIONS, "therapy_extras": vocab.THERAPY_EXTRAS,
          "prescriber_types": vocab.PRESCRIBER_TYPES, "therapist_licenses": vocab.THERAPIST_LICENSES}
 FLAGS = ("offers_evaluation", "sliding_scale", "financing", "superbill", "hsa_fsa", "rems_certified",
          "vital_signs_monitoring", "medical_screening", "sample")
 DATETIMES = ("created_at", "verified_at", "confirmed_at", "updated_at")
-HOURS_ITEM = re.compile(r"^(mo|tu|we|th|fr|sa|su)\s+(\d{2}:\d{2})\s*-\s*(\d{2}:\d{2})$")
+HOURS_ITEM = re.compile(r"^([a-z]{2})\s+(\d{2}:\d{2})\s*-\s*(\d{2}:\d{2})$", re.ASCII)
+PRICE_ITEM = re.compile(r"([a-z-]+):([0-9]*)-([0-9]*):([0-9-]*)", re.ASCII)
 
 
 def _flag(value: bool) -> str:
@@ -32,13 +35,17 @@ def _flag(value: bool) -> str:
 
 
 def clinic_row(clinic: Clinic) -> dict[str, str]:
-    """The flat row of a clinic (cells not yet escaped)."""
+    """The flat row of a clinic (cells not yet escaped). Insurance rows and prices are in the order
+    the listing rules keep them, so a listing reads the same however its rows were stored."""
+    rows = sorted(clinic.insurance, key=lambda r: insurance_key(
+        {"carrier": r.carrier, "service": r.service, "plan_types": r.plan_types, "network": r.network}))
     insurance = "; ".join(
         f"{r.service}:{r.carrier}:{r.network}:{','.join(r.plan_types)}:{r.as_of.isoformat() if r.as_of else ''}"
-        for r in clinic.insurance)
+        for r in rows)
     prices = "; ".join(
         f"{p.service}:{'' if p.min_usd is None else p.min_usd}-{'' if p.max_usd is None else p.max_usd}:"
-        f"{p.as_of.isoformat() if p.as_of else ''}" for p in clinic.prices)
+        f"{p.as_of.isoformat() if p.as_of else ''}"
+        for p in sorted(clinic.prices, key=lambda p: vocab.SERVICES.slugs.index(p.service)))
     row = {
         "id": clinic.id, "slug": clinic.slug or "", "name": clinic.name, "description": clinic.description or "",
         "street": clinic.street or "", "city": clinic.city or "", "state": clinic.state or "", "zip": clinic.zip or "",
@@ -62,47 +69,23 @@ def clinic_row(clinic: Clinic) -> dict[str, str]:
 
 
 def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord | None:
-    """A clinic record from a flat row; problems go to ``report`` (field = the column)."""
+    """A clinic record from a flat row: the cells read into the values the listing rules check
+    (``records.finish``). Problems of the format itself go to ``report`` (field = the column)."""
     values: dict[str, Any] = {}
 
     def text(name: str) -> str:
         return (row.get(name) or "").strip()
 
-    for name in REQUIRED:
-        if not text(name):
-            report.add(name, "is required")
     if text("id"):
         if not hsds.ID_PATTERN.match(text("id")):
             report.add("id", f"‘{text('id')}’ is not a UUID")
         values["id"] = text("id").lower()
-    for name in ("slug", "name", "street", "city", "website", "email", "hours_note", "npi"):
-        values[name] = text(name) or None
-    values["description"] = row.get("description") or ""
-    values["hours_note"] = row.get("hours_note") or ""
-    values["name"] = text("name")
-    values["street"], values["city"] = text("street"), text("city")
-    values["state"], values["zip"] = text("state").upper(), text("zip")
-    for name in ("lat", "lon"):
-        if text(name):
-            try:
-                values[name] = float(text(name))
-            except ValueError:
-                report.add(name, f"‘{text(name)}’ is not a number")
-    values["phone_text"] = text("phone")
-    for name, v in LISTS.items():
-        slugs = [s.strip() for s in text(name).split(";") if s.strip()]
-        if name == "at_home_states":
-            slugs = [s.upper() for s in slugs]
-        for s in slugs:
-            if s not in v:
-                report.add(name, f"‘{s}’ is not a {v.title.lower()} slug")
-        values[name] = v.ordered(slugs)
-    if text("therapy"):
-        if text("therapy") not in vocab.THERAPY:
-            report.add("therapy", f"‘{text('therapy')}’ is not a care-model slug")
-        values["therapy"] = text("therapy")
-    else:
-        values["therapy"] = None
+    values["slug"] = text("slug") or None
+    for name in ("name", "description", "street", "city", "state", "zip", "lat", "lon", "phone", "website",
+                 "email", "hours_note", "npi", "therapy"):
+        values[name] = row.get(name) or ""
+    for name in LISTS:
+        values[name] = [s.strip() for s in text(name).split(";") if s.strip()]
     for name in FLAGS:
         values[name] = _parse_flag(text(name), name, report) or False
     values["accepting_new_patients"] = _parse_flag(text("accepting_new_patients"), "accepting_new_patients", report)
@@ -129,27 +112,16 @@ def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord
             report.add("insurance", f"‘{item}’ is not like ‘service:carrier:network:plan,plan:as_of’")
             continue
         service, carrier, network, plans, as_of = parts
-        plan_types = [p.strip() for p in plans.split(",") if p.strip()]
-        for slug, v, what in ((service, vocab.SERVICES, "service"), (carrier, vocab.CARRIERS, "insurance"),
-                              (network, vocab.NETWORKS, "network")):
-            if slug not in v:
-                report.add("insurance", f"‘{slug}’ is not a {what} slug")
-        for p in plan_types:
-            if p not in vocab.PLAN_TYPES:
-                report.add("insurance", f"‘{p}’ is not a plan type slug")
         insurance.append({"service": service, "carrier": carrier, "network": network,
-                          "plan_types": vocab.PLAN_TYPES.ordered(plan_types),
+                          "plan_types": [p.strip() for p in plans.split(",") if p.strip()],
                           "as_of": _date(as_of, "insurance", report)})
     prices = []
     for item in [p.strip() for p in text("prices").split(";") if p.strip()]:
-        m = re.fullmatch(r"([a-z-]+):(\d*)-(\d*):([0-9-]*)", item)
+        m = PRICE_ITEM.fullmatch(item)
         if not m:
             report.add("prices", f"‘{item}’ is not like ‘service:min-max:as_of’")
             continue
-        if m.group(1) not in vocab.SERVICES:
-            report.add("prices", f"‘{m.group(1)}’ is not a service slug")
-        prices.append({"service": m.group(1), "min_usd": int(m.group(2)) if m.group(2) else None,
-                       "max_usd": int(m.group(3)) if m.group(3) else None,
+        prices.append({"service": m.group(1), "min_usd": m.group(2), "max_usd": m.group(3),
                        "as_of": _date(m.group(4), "prices", report)})
     return ClinicRecord(values=values, insurance=insurance, prices=prices)
 

@@ -209,6 +209,7 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
     v["description"] = str(org.get("description") or "")
     v["website"] = org.get("website") or None
     v["email"] = org.get("email") or None
+    pointers.update(description=f"{optr}/description", website=f"{optr}/website", email=f"{optr}/email")
     m = URI_SLUG.search(str(org.get("uri") or ""))
     v["slug"] = m.group(1) if m else None
 
@@ -227,9 +228,8 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
 
     phones = [(p, f"{lptr}/phones/{i}") for i, p in enumerate(loc.get("phones") or [])] + \
              [(p, f"{optr}/phones/{i}") for i, p in enumerate(org.get("phones") or [])]
-    v["phone_text"] = str(phones[0][0].get("number") or "") if phones else ""
-    if phones:
-        pointers["phone"] = f"{phones[0][1]}/number"
+    v["phone"] = str(phones[0][0].get("number") or "") if phones else ""
+    pointers["phone"] = f"{phones[0][1]}/number" if phones else f"{lptr}/phones"
 
     hours, note = [], ""
     for i, sch in enumerate(loc.get("schedules") or []):
@@ -245,6 +245,8 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
                           "closes": str(sch["closes_at"])[:5]})
         pointers["hours"] = f"{lptr}/schedules/{i}"
     v["hours"], v["hours_note"] = hours, note
+    if loc.get("schedules"):
+        pointers["hours_note"] = f"{lptr}/schedules/0/notes"
 
     for ident in org.get("organization_identifiers") or []:
         kind = f"{ident.get('identifier_scheme') or ''} {ident.get('identifier_type') or ''}".upper()
@@ -370,8 +372,6 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
             "methods": vocab.METHODS, "settings": vocab.SETTINGS, "conditions": vocab.CONDITIONS,
             "therapy_extras": vocab.THERAPY_EXTRAS, "prescriber_types": vocab.PRESCRIBER_TYPES,
             "therapist_licenses": vocab.THERAPIST_LICENSES}[name]).ordered(slugs)
-    if not v["settings"] and v["methods"]:
-        v["settings"] = ["in-clinic"]
     v.update(flags)
     v["therapy"] = therapy
     v["offers_evaluation"] = offers_evaluation
@@ -380,8 +380,12 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
         v["updated_at"] = updated_at
     if v.get("confirmed_at") is None and confirmed_fallback is not None:
         v["confirmed_at"] = datetime.combine(confirmed_fallback, time(), timezone.utc)
-    pointers.setdefault("methods", f"{optr}/services")
-    pointers.setdefault("at_home_states", f"{optr}/services")
+    # Facts carried by the services' attributes and areas, and the safety flags on the organization's.
+    for name in ("methods", "settings", "at_home_states", "conditions", "therapy", "therapy_extras",
+                 "accepting_new_patients", "insurance", "prices"):
+        pointers.setdefault(name, f"{optr}/services")
+    for name in ("rems_certified", "prescriber_types", "therapist_licenses"):
+        pointers.setdefault(name, f"{optr}/attributes")
     return ClinicRecord(values=v, insurance=insurance, prices=prices, pointers=pointers)
 
 

@@ -1,22 +1,20 @@
-"""One imported clinic as plain values, and the checks every format shares."""
+"""One imported clinic as plain values, checked by the listing rules the owner's form uses."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import listing_rules as rules
 from .. import vocab
 from ..models import GazetteerZip
-from ..sample import npi_is_valid
 from .common import Problem
 
-MAX_LENGTHS = {"name": 200, "street": 200, "city": 100, "website": 300, "email": 254, "slug": 220}
-TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", re.ASCII)
+SLUG_LIMIT = 220
 
 
 class RecordProblems:
@@ -49,101 +47,74 @@ class ClinicRecord:
 
 
 class Gazetteer:
-    """ZIP look-ups for one import: the first look-up reads every ZIP in one query (about 40,000
-    small rows, a few MB), so a large import makes no query per record."""
+    """ZIP look-ups for one import. The first few ZIPs are read one by one (a small file stays quick);
+    after that every ZIP is read in one query (about 40,000 small rows, a few MB), so a large import
+    makes no query per record."""
+
+    ONE_BY_ONE = 50
 
     def __init__(self, session: Session):
         self.session = session
         self._zips: dict[str, tuple[str, str | None, float, float]] | None = None
+        self._few: dict[str, tuple[str, str | None, float, float] | None] = {}
 
     def get(self, zip5: str) -> tuple[str, str | None, float, float] | None:
+        columns = (GazetteerZip.state, GazetteerZip.timezone, GazetteerZip.lat, GazetteerZip.lon)
         if self._zips is None:
-            self._zips = {row[0]: tuple(row[1:]) for row in self.session.execute(select(  # type: ignore[misc]
-                GazetteerZip.zip, GazetteerZip.state, GazetteerZip.timezone, GazetteerZip.lat, GazetteerZip.lon))}
+            if zip5 in self._few:
+                return self._few[zip5]
+            if len(self._few) < self.ONE_BY_ONE:
+                row = self.session.execute(select(*columns).where(GazetteerZip.zip == zip5)).first()
+                self._few[zip5] = found = None if row is None else tuple(row)  # type: ignore[assignment]
+                return found
+            self._zips = {row[0]: tuple(row[1:]) for row in self.session.execute(  # type: ignore[misc]
+                select(GazetteerZip.zip, *columns))}
         return self._zips.get(zip5)
+
+    def state(self, zip5: str) -> str | None:
+        found = self.get(zip5)
+        return None if found is None else found[0]
 
 
 def finish(record: ClinicRecord, problems: RecordProblems, gazetteer: Gazetteer) -> None:
-    """Check a record's values and fill in what is derived (time zone, E.164 phone, coordinates)."""
+    """Check a record with the owner's form's rules (``listing_rules``), then fill in what an import
+    derives: the time zone and, when the file gives no coordinates, the ZIP code's centroid.
+
+    The record's listing values are replaced by the normalised ones the form would store (E.164
+    phone, website and email as normalised, slugs in vocabulary order, ...); what only an import
+    carries (id, slug, dates, as-of dates, the sample mark) is kept when it is valid.
+    """
     v = record.values
 
     def add(name: str, message: str) -> None:
         problems.add(name, message, record.pointers.get(name))
 
-    for name, limit in MAX_LENGTHS.items():
-        if v.get(name) and len(v[name]) > limit:
-            add(name, f"is longer than {limit} characters")
-    if not (v.get("name") or "").strip():
-        add("name", "is required")
-    if not v.get("methods"):
-        add("methods", "at least one administration method is required")
-    state = (v.get("state") or "").upper()
-    v["state"] = state
-    if state not in vocab.STATES:
-        add("state", f"‘{state}’ is not a US state code")
-    zip5 = (v.get("zip") or "").strip()[:10]
-    if re.fullmatch(r"\d{5}(-\d{4})?", zip5):
-        zip5 = zip5[:5]
-        v["zip"] = zip5
-        found = gazetteer.get(zip5)
-        if found is None:
-            add("zip", f"ZIP {zip5} is not a known US ZIP code")
-        else:
-            zip_state, tz, zlat, zlon = found
-            v["timezone"] = tz
-            if state in vocab.STATES and zip_state != state:
-                add("zip", f"ZIP {zip5} is in {zip_state}, not {state}")
-            if v.get("lat") is None and v.get("lon") is None:
-                v["lat"], v["lon"] = zlat, zlon
-    else:
-        add("zip", f"‘{zip5}’ is not a 5-digit ZIP code")
-    lat, lon = v.get("lat"), v.get("lon")
-    if lat is None or lon is None:
-        add("lat", "latitude and longitude are both required")
-    else:
-        if not (math.isfinite(lat) and -90 <= lat <= 90):
-            add("lat", f"latitude {lat:g} is not between -90 and 90")
-        if not (math.isfinite(lon) and -180 <= lon <= 180):
-            add("lon", f"longitude {lon:g} is not between -180 and 180")
-    email = v.get("email")
-    if email and not _email_ok(email):
-        add("email", f"‘{email}’ is not a valid email address")
-    npi = v.get("npi")
-    if npi and not npi_is_valid(npi):
-        add("npi", f"NPI {npi} fails its check digit (10 digits starting 1 or 2, Luhn over 80840)")
-    phone = v.pop("phone_text", None)
-    if phone:
-        try:
-            parsed = phonenumbers.parse(phone, "US")
-            if not phonenumbers.is_valid_number(parsed):
-                raise phonenumbers.NumberParseException(0, "invalid")
-            v["phone"] = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        except phonenumbers.NumberParseException:
-            add("phone", f"‘{phone}’ is not a valid phone number")
-    else:
-        v["phone"] = None
-    for entry in v.get("hours") or []:
-        if not (TIME.match(entry["opens"]) and TIME.match(entry["closes"])):
-            add("hours", f"‘{entry['opens']}-{entry['closes']}’ is not a time range like 09:00-17:00")
-    if "esketamine-nasal" in (v.get("methods") or []) and not v.get("rems_certified"):
-        add("methods", "esketamine-nasal (Spravato) needs a REMS-certified setting")
-    for price in record.prices:
-        lo, hi = price.get("min_usd"), price.get("max_usd")
-        if lo is not None and hi is not None and lo > hi:
-            add("prices", f"the {price['service']} price range {lo}-{hi} is reversed")
-    if v.get("at_home_states") and "at-home" not in (v.get("settings") or []):
-        add("at_home_states", "at-home states are given but the setting at-home is not")
-
-
-def _email_ok(email: str) -> bool:
-    """The address as kapfinder's own forms accept it (stored as given, not normalised)."""
-    from email_validator import EmailNotValidError, validate_email
-
+    slug = v.get("slug")
+    if slug and (len(slug) > SLUG_LIMIT or not SLUG.match(slug)):
+        add("slug", f"‘{slug}’ is not a slug (lower-case letters, digits and single hyphens, "
+                    f"at most {SLUG_LIMIT} characters)")
     try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError:
-        return False
-    return True
+        clean = rules.check_listing({**v, "insurance": record.insurance, "prices": record.prices}, gazetteer.state)
+    except rules.InvalidListing as err:
+        for error in err.errors:
+            name = "prices" if (error.field or "").startswith("prices-") else error.field
+            problems.add(name, rules.describe(error), record.pointers.get(error.field or "")
+                         or record.pointers.get(name or ""))
+        return
+    # The file's as-of dates go with the rows the rules kept (the same row twice is one row).
+    def row_key(row: dict[str, Any]) -> tuple:
+        plans = tuple(vocab.PLAN_TYPES.ordered(row.get("plan_types") or []))
+        return row.get("carrier"), row.get("service"), plans, row.get("network")
+
+    insurance_as_of = {row_key(r): r.get("as_of") for r in record.insurance}
+    price_as_of = {p.get("service"): p.get("as_of") for p in record.prices}
+    record.insurance = [{**item, "as_of": insurance_as_of.get(row_key(item))} for item in clean.pop("insurance")]
+    record.prices = [{**item, "as_of": price_as_of.get(item["service"])} for item in clean.pop("prices")]
+    v.update(clean)
+    _zip_state, tz, zlat, zlon = gazetteer.get(v["zip"])  # the rules found it
+    v["timezone"] = tz
+    if v["lat"] is None:  # no coordinates in the file: the ZIP centroid, as the form places it
+        v["lat"], v["lon"] = round(zlat, 6), round(zlon, 6)
 
 
 def match_keys(v: dict[str, Any]) -> tuple[tuple | None, tuple]:

@@ -42,7 +42,8 @@ def directory(rich_clinic, make_clinic, days_ago):
     make_clinic(name="=HYPERLINK(\"http://evil\")", description="-5 is a number but this is text",
                 methods=["esketamine-nasal"], rems_certified=True, therapy="medication-only",
                 settings=["at-home"], at_home_states=["CA"], sample=True, accepting_new_patients=None,
-                verified_at=days_ago(200), confirmed_at=days_ago(120), npi=None, phone=None, hours_note="'quoted")
+                verified_at=days_ago(200), confirmed_at=days_ago(120), npi=None, phone="+12135550142",
+                hours_note="'quoted")
     make_clinic(name="Pending Place", status="pending")
     return rich_clinic
 

@@ -102,7 +102,7 @@ def test_npi_failing_its_check_digit_and_bad_slugs_in_flat_csv(runner, db_sessio
     text = flat_csv.read_text().replace("1234567893", "1234567890").replace("iv;oral", "iv;laser")
     flat_csv.write_text(text)
     refused(import_(runner, flat_csv), "in.csv line 2: npi: NPI 1234567890 fails its check digit",
-            "in.csv line 2: methods: ‘laser’ is not a administration method slug")
+            "in.csv line 2: methods: ‘laser’ is not an administration method slug")
     assert count(db_session) == 0
 
 

@@ -174,7 +174,7 @@ def test_unpublished_listing_is_updated_in_place_and_new_ones_are_pending(runner
         header = next(csv.reader(f))
     row = {k: "" for k in header}
     row.update(id=clinic.id, name="Waiting Clinic, renamed", street=clinic.street, city="Austin", state="TX",
-               zip="78701", methods="iv", settings="in-clinic", therapy="prep-integration")
+               zip="78701", phone="(512) 555-0100", methods="iv", settings="in-clinic", therapy="prep-integration")
     new = dict(row, id="", name="Brand New Clinic", street="9 Other St")
     with open(path, "a", newline="", encoding="utf-8") as f:
         csv.DictWriter(f, header, lineterminator="\r\n").writerows([row, new])
@@ -197,7 +197,8 @@ def test_rows_without_an_id_match_on_npi_and_street_or_on_name_and_address(runne
     with open(path, newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
     base = {k: "" for k in header}
-    base.update(city="Austin", state="TX", zip="78701", methods="iv", settings="in-clinic", therapy="prep-integration")
+    base.update(city="Austin", state="TX", zip="78701", phone="(512) 555-0100", methods="iv", settings="in-clinic",
+                therapy="prep-integration")
     rows = [
         dict(base, name="Prairie Ketamine (renamed)", street="100  congress AVE", npi="1234567893"),  # same place
         dict(base, name="Prairie Ketamine North", street="900 North Loop", npi="1234567893"),  # NPI alone: new

@@ -146,10 +146,13 @@ def test_moderated_fields_wait_for_a_moderator(db_session, owner, moderator, fie
 ])
 def test_immediate_fields_publish_at_once(db_session, owner, moderator, field, value):
     clinic = published(db_session, owner, moderator)
-    result = listings.edit_listing(db_session, clinic.id, owner.id, clinic.version, valid_listing(**{field: value}))
-    assert set(result.published) == {field} and not result.pending and result.revision is None
+    # Without the evaluation service, its insurance row has to go too (a row for a service not offered is refused).
+    extra = {"insurance": []} if field == "offers_evaluation" else {}
+    data = valid_listing(**{field: value}, **extra)
+    result = listings.edit_listing(db_session, clinic.id, owner.id, clinic.version, data)
+    assert set(result.published) == {field, *extra} and not result.pending and result.revision is None
     after = listings.snapshot(reload(db_session, clinic.id))
-    assert after[field] == listings.clean_listing(db_session, valid_listing(**{field: value}))[field]
+    assert after[field] == listings.clean_listing(db_session, data)[field]
 
 
 def test_a_stale_form_is_refused_and_nothing_is_overwritten(db_session, owner, moderator):

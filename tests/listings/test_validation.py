@@ -74,8 +74,9 @@ def test_price_minimum_must_not_exceed_maximum(db_session):
 
 
 def test_esketamine_requires_rems(db_session):
-    assert fields_in_error(db_session, methods=["esketamine-nasal"]) == {"rems_certified": "rems_required"}
-    values = listings.clean_listing(db_session, valid_listing(methods=["esketamine-nasal"], rems_certified=True))
+    spravato_only = {"methods": ["esketamine-nasal"], "prices": []}  # no racemic ketamine: no ketamine price
+    assert fields_in_error(db_session, **spravato_only) == {"rems_certified": "rems_required"}
+    values = listings.clean_listing(db_session, valid_listing(**spravato_only, rems_certified=True))
     assert values["methods"] == ["esketamine-nasal"]
 
 
@@ -99,3 +100,47 @@ def test_unknown_vocabulary_and_control_characters_are_refused(db_session):
 def test_hours_must_be_real_times(db_session):
     errors = fields_in_error(db_session, hours=[{"day": "mo", "opens": "17:00", "closes": "09:00"}])
     assert errors == {"hours": "invalid_hours"}
+
+
+# --- issue 15: the rules imports share (kapfinder.listing_rules) ------------------------------------
+
+def test_states_without_the_at_home_setting_are_refused_not_dropped(db_session):
+    assert fields_in_error(db_session, settings=["in-clinic"], at_home_states=["TX"]) == {
+        "at_home_states": "at_home_states_without_setting"}
+
+
+def test_state_codes_are_read_in_any_case(db_session):
+    values = listings.clean_listing(db_session, valid_listing(settings=["at-home"], at_home_states=["tx", " ca"]))
+    assert values["at_home_states"] == ["CA", "TX"]
+
+
+@pytest.mark.parametrize("name", ["Calm\rHarbor", "Calm\tHarbor", "Calm\x85Harbor"])
+def test_a_one_line_field_holds_no_line_break_tab_or_control_character(db_session, name):
+    assert fields_in_error(db_session, name=name) == {"name": "control_character"}
+
+
+def test_insurance_and_prices_must_be_for_a_service_the_listing_offers(db_session):
+    errors = fields_in_error(db_session, offers_evaluation=False,
+                             prices=[{"service": "evaluation", "min_usd": 200, "max_usd": 300}])
+    assert errors == {"insurance": "service_not_offered", "prices-evaluation": "service_not_offered"}
+
+
+def test_one_carrier_in_and_out_of_network_for_the_same_plans_is_refused(db_session):
+    rows = [{"carrier": "aetna", "service": "ketamine", "network": network, "plan_types": ["ppo"]}
+            for network in ("in-network", "out-of-network")]
+    assert fields_in_error(db_session, insurance=rows) == {"insurance": "insurance_conflict"}
+
+
+def test_overlapping_hours_and_a_price_given_twice_are_refused(db_session):
+    errors = fields_in_error(db_session, hours=[{"day": "mo", "opens": "09:00", "closes": "13:00"},
+                                                {"day": "mo", "opens": "12:00", "closes": "17:00"}],
+                             prices=[{"service": "ketamine", "min_usd": 400, "max_usd": 500},
+                                     {"service": "ketamine", "min_usd": 450, "max_usd": 600}])
+    assert errors == {"hours": "hours_overlap", "prices-ketamine": "duplicate_price"}
+
+
+def test_the_form_and_the_sample_data_share_one_npi_check():
+    from kapfinder import listing_rules, sample
+
+    assert sample.npi_is_valid is listing_rules.npi_is_valid
+    assert not sample.npi_is_valid("1\uff1234567893")  # int() reads the full-width 2; the NPI registry does not

@@ -70,7 +70,7 @@ def test_the_steps_together_have_every_field_and_a_version(owner, signed_in, db_
     ({"phone": "12"}, "phone", "US phone number"),
     ({"email": "nope"}, "email", "name@example.com"),
     ({"zip": "10001"}, "zip", "is not in TX"),
-    ({"methods": ["esketamine-nasal"]}, "rems_certified", "REMS-certified"),
+    ({"methods": ["esketamine-nasal"], "prices": []}, "rems_certified", "REMS-certified"),
     ({"settings": ["at-home"]}, "at_home_states", "Tick the states"),
     ({"prices": [{"service": "ketamine", "min_usd": 700, "max_usd": 600}]}, "prices-ketamine-min",
      "must not be more than"),

@@ -107,7 +107,8 @@ def test_a_step_shows_its_own_errors_next_to_the_fields_and_links_them_from_the_
 
 def test_an_error_caused_by_one_step_is_shown_on_the_step_of_its_field(owner, signed_in):
     client = signed_in(owner)
-    data = form_data(valid_listing(methods=["esketamine-nasal"], rems_certified=False))
+    data = form_data(valid_listing(methods=["esketamine-nasal"], rems_certified=False,
+                                   prices=[{"service": "esketamine", "min_usd": 700, "max_usd": 900}]))
     for step in ("basics", "care", "prices"):
         assert post_step(client, NEW, step, data).status_code == 303
     response = post_step(client, NEW, "safety", data)
@@ -219,6 +220,11 @@ def test_another_owners_draft_and_listing_answer_404(db_session, owner, other_ow
 
 # --- insurance rows and opening times without JavaScript ----------------------------------------------
 
+def with_spravato(**overrides) -> dict:
+    """A listing offering Spravato too, so that the rows below cover services it offers."""
+    return valid_listing(methods=["iv", "esketamine-nasal"], rems_certified=True, **overrides)
+
+
 def insurance_rows(n: int) -> list[dict]:
     carriers = ["aetna", "cigna", "humana", "uhc", "kaiser", "oscar"]
     return [{"carrier": carriers[i], "service": "esketamine" if i % 2 else "evaluation",
@@ -227,21 +233,21 @@ def insurance_rows(n: int) -> list[dict]:
 
 def test_insurance_rows_are_added_and_removed_as_needed(db_session, owner, signed_in):
     client = signed_in(owner)
-    values = valid_listing(insurance=insurance_rows(1))
+    values = with_spravato(insurance=insurance_rows(1))
     for step in ("basics", "care"):
         post_step(client, NEW, step, form_data(values))
     assert text(client.get(f"{NEW}/prices")).count('class="insurance-row"') == 1  # not three blank ones
     # "Add another insurance row" saves what is there and shows one more empty row, five times over.
     for n in range(1, 6):
-        response = post_step(client, NEW, "prices", form_data(valid_listing(insurance=insurance_rows(n))),
+        response = post_step(client, NEW, "prices", form_data(with_spravato(insurance=insurance_rows(n))),
                              action="add-insurance")
         assert response.status_code == 303 and response.headers["Location"].endswith(f"/prices#insurance-row-{n}")
         page = text(client.get(f"{NEW}/prices"))
         assert page.count('class="insurance-row"') == n + 1
         assert f'name="insurance-{n}-carrier"' in page
-    post_step(client, NEW, "prices", form_data(valid_listing(insurance=insurance_rows(6))))
+    post_step(client, NEW, "prices", form_data(with_spravato(insurance=insurance_rows(6))))
     # Remove the second row: the others stay, in order.
-    response = post_step(client, NEW, "prices", form_data(valid_listing(insurance=insurance_rows(6))),
+    response = post_step(client, NEW, "prices", form_data(with_spravato(insurance=insurance_rows(6))),
                          action="remove-insurance-1")
     assert response.status_code == 303
     page = text(client.get(f"{NEW}/prices"))

@@ -44,11 +44,11 @@ def content_security_policy(tile_url: str | None) -> str:
 #: other powerful feature is off for the page and for any frame.
 ALLOWED_FEATURES = ("geolocation", "clipboard-write")
 DISABLED_FEATURES = (
-    "accelerometer", "autoplay", "bluetooth", "browsing-topics", "camera", "clipboard-read",
+    "accelerometer", "autoplay", "browsing-topics", "camera", "clipboard-read",
     "display-capture", "encrypted-media", "fullscreen", "gamepad", "gyroscope", "hid", "idle-detection",
     "local-fonts", "magnetometer", "microphone", "midi", "otp-credentials", "payment", "picture-in-picture",
     "publickey-credentials-create", "publickey-credentials-get", "screen-wake-lock", "serial",
-    "storage-access", "sync-xhr", "usb", "web-share", "window-management", "xr-spatial-tracking",
+    "storage-access", "sync-xhr", "usb", "window-management", "xr-spatial-tracking",
 )
 PERMISSIONS_POLICY = ", ".join([f"{name}=(self)" for name in ALLOWED_FEATURES]
                                + [f"{name}=()" for name in DISABLED_FEATURES])

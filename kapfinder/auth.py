@@ -59,6 +59,20 @@ def current_account_id() -> int | None:
     return None
 
 
+def signed_in_account_id() -> int | None:
+    """Like ``current_account_id``, but loads the account if nothing has yet: a CSRF check or a rate
+    limit can refuse a request before the session is looked at, and its log line still names the account."""
+    return current_user.id if current_user.is_authenticated else None
+
+
+def _refused_log_extra() -> dict[str, Any]:
+    """For a sign-in refused by its rate limit: the account the attempts were for, if there is one."""
+    if request.endpoint != "account.sign_in" or request.method != "POST":
+        return {}
+    tried = accounts.find_user(db.session(), request.form.get("email", ""))
+    return {"attempted_account": tried.id} if tried is not None else {}
+
+
 # ---------------------------------------------------------------- sessions
 
 def start_session(user, remember: bool = False) -> None:
@@ -218,12 +232,12 @@ def init_auth(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store"
             response.vary.add("Cookie")
         if response.status_code == 429:
-            log_event("rate_limited", current_account_id(), "refused", path=request.path)
+            log_event("rate_limited", signed_in_account_id(), "refused", path=request.path, **_refused_log_extra())
         return response
 
     @app.errorhandler(CSRFError)
     def _csrf_failed(err: CSRFError):
-        log_event("csrf_failure", current_account_id(), "refused", path=request.path)
+        log_event("csrf_failure", signed_in_account_id(), "refused", path=request.path)
         message = _("This form has expired or did not come from this site. "
                     "Go back, reload the page and try again.")
         if wants_json():

@@ -9,7 +9,8 @@
 - says in the log, once per process at start-up, whether rate limits and cache are shared
   through Redis or kept in this process only.
 
-``PrivateLogger`` is gunicorn's logger with query strings removed from every line it writes.
+``PrivateLogger`` is gunicorn's logger with query strings removed from every line it writes and
+control characters escaped in what a request brings.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .cache import get_cache
+from .logsafe import escape_controls
 
 log = logging.getLogger("kapfinder.serving")
 
@@ -108,17 +110,31 @@ except ImportError:  # pragma: no cover
 
 
 class PrivateLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
-    """gunicorn's logger, except that no line it writes carries a query string.
+    """gunicorn's logger, except that no line it writes carries a query string or a raw control
+    character from a request.
 
     The access log format already leaves the query out (``%(U)s``); this also covers the
     error lines gunicorn writes itself ("Error handling request /search?location=...",
-    "Invalid request from ip=...: ... '/search?...'").
+    "Invalid request from ip=...: ... '/search?...'"). Every value of the access log and every
+    argument of an error line (the request's path, say) has its control characters escaped, so a
+    ``%0a`` in a path cannot start a forged line; gunicorn's own message text and tracebacks stay
+    as they are.
     """
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: escape_controls(value) if isinstance(value, str) else value
+                for key, value in atoms.items()}
 
     @staticmethod
     def _clean(msg: Any, args: tuple) -> str:
         text = str(msg)
         if args:
+            if len(args) == 1 and isinstance(args[0], dict):
+                args = ({key: escape_controls(value) if isinstance(value, str) else value
+                         for key, value in args[0].items()},)
+            else:
+                args = tuple(arg if isinstance(arg, (int, float)) else escape_controls(str(arg)) for arg in args)
             try:
                 text = text % args
             except (TypeError, ValueError):

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import text
 
-from . import mapsvg, vocab
+from . import logsafe, mapsvg, vocab
 from .extensions import db
 
 request_log = logging.getLogger("kapfinder.request")
@@ -40,9 +40,35 @@ def content_security_policy(tile_url: str | None) -> str:
             "frame-ancestors 'none'; form-action 'self'")
 
 
+#: Browser features the site uses, for itself only: "use my location" and "copy link". Every
+#: other powerful feature is off for the page and for any frame.
+ALLOWED_FEATURES = ("geolocation", "clipboard-write")
+DISABLED_FEATURES = (
+    "accelerometer", "autoplay", "browsing-topics", "camera", "clipboard-read",
+    "display-capture", "encrypted-media", "fullscreen", "gamepad", "gyroscope", "hid", "idle-detection",
+    "local-fonts", "magnetometer", "microphone", "midi", "otp-credentials", "payment", "picture-in-picture",
+    "publickey-credentials-create", "publickey-credentials-get", "screen-wake-lock", "serial",
+    "storage-access", "sync-xhr", "usb", "window-management", "xr-spatial-tracking",
+)
+PERMISSIONS_POLICY = ", ".join([f"{name}=(self)" for name in ALLOWED_FEATURES]
+                               + [f"{name}=()" for name in DISABLED_FEATURES])
+
+
+def security_headers(response: Response, secure: bool) -> Response:
+    """The headers every response gets, error pages included (CSP is added by ``register``)."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    if secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
 def register(app: Flask) -> None:
     # Werkzeug's own access log prints the query string (a patient's search): silence it.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logsafe.install()  # a %0a in a path must never start a forged log line
     if not request_log.handlers and not app.testing:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
@@ -59,13 +85,10 @@ def register(app: Flask) -> None:
     @app.after_request
     def _headers_and_log(response):
         response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.is_secure:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        security_headers(response, request.is_secure)
         elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        # Method, path, status and time only: never the query string.
+        # Method, path, status and time only: never the query string. Control characters in the
+        # path are escaped by logsafe's filter on this logger.
         request_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
         return response
 

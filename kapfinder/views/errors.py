@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from ..errors import KapfinderError
 from ..messages import error_message
@@ -31,22 +32,32 @@ def _http_message(status: int) -> str:
     }.get(status, _("Something went wrong on our side. Please try again later."))
 
 
+def error_page(status: int, message: str, template: str = "errors/error.html"):
+    """The HTML error page; the plain one (no link, no stylesheet) when no URL can be built, as for a
+    Host outside ``TRUSTED_HOSTS``, whose request Flask never binds to the URL map."""
+    if request_ctx.url_adapter is None:
+        template = "errors/plain.html"
+    return render_template(template, status=status, message=message), status
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(KapfinderError)
     def handle_domain_error(err: KapfinderError):
         if wants_json():
             return kapfinder_error_response(err)
-        return render_template("errors/error.html", status=err.status, message=error_message(err)), err.status
+        return error_page(err.status, error_message(err))
 
     @app.errorhandler(HTTPException)
     def handle_http(err: HTTPException):
         status = err.code or 500
+        # An untrusted Host: say so, without echoing it.
+        message = (_("This site does not answer to that address.") if isinstance(err, SecurityError)
+                   else _http_message(status))
         if wants_json():
-            response = json_error(status, CODES.get(status, "error"), _http_message(status))
+            response = json_error(status, CODES.get(status, "error"), message)
         else:
             template = "errors/404.html" if status == 404 else "errors/error.html"
-            response = app.make_response(
-                (render_template(template, status=status, message=_http_message(status)), status))
+            response = app.make_response(error_page(status, message, template))
         if status == 429 and err.get_response() is not None:
             retry = err.get_response().headers.get("Retry-After")
             if retry:
@@ -62,4 +73,4 @@ def register(app: Flask) -> None:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return json_error(500, "server_error", _http_message(500))
-        return render_template("errors/error.html", status=500, message=_http_message(500)), 500
+        return error_page(500, _http_message(500))

@@ -44,7 +44,10 @@ def download(filename: str):
     if any(part.startswith(".") for part in Path(filename).parts):
         from werkzeug.exceptions import NotFound
         raise NotFound()
-    mimetype = TYPES.get(Path(filename).suffix.lower(), "application/octet-stream")
-    response = send_from_directory(exports, filename, mimetype=mimetype, max_age=300)
+    suffix = Path(filename).suffix.lower()
+    mimetype = TYPES.get(suffix, "application/octet-stream")
+    # A CSV is saved, never opened in the browser's tab (nor sniffed into something else).
+    response = send_from_directory(exports, filename, mimetype=mimetype, max_age=300,
+                                   as_attachment=suffix == ".csv")
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -183,3 +183,40 @@ def test_an_owner_on_a_moderator_page_is_logged(app, client, make_user, login, a
     client.get("/_test/moderation")
     assert {"event": "access_denied", "account": user.id, "outcome": "not_moderator",
             "path": "/_test/moderation"} == {k: v for k, v in auth_lines()[-1].items() if k != "time"}
+
+
+def test_a_csrf_failure_names_the_signed_in_account(client, make_user, login, auth_lines):
+    user = make_user(email="owner@clinic.example")
+    login(client, "owner@clinic.example")
+    # A forged sign-out (no token, a query string that must not be logged) is refused and logged.
+    response = client.post("/account/sign-out?token=abc123", data={"password": DEFAULT_PASSWORD})
+    assert response.status_code == 400
+    line = auth_lines()[-1]
+    assert {k: v for k, v in line.items() if k != "time"} == {
+        "event": "csrf_failure", "account": user.id, "outcome": "refused", "path": "/account/sign-out"}
+
+
+def test_a_429_names_the_signed_in_account(app, client, make_user, login, auth_lines, clock):
+    @app.get("/_test/limited")
+    @limiter.limit("1 per minute")
+    def limited():
+        return "ok"
+
+    user = make_user(email="owner@clinic.example")
+    login(client, "owner@clinic.example")
+    assert client.get("/_test/limited").status_code == 200
+    assert client.get("/_test/limited?location=78701").status_code == 429
+    line = auth_lines()[-1]
+    assert {k: v for k, v in line.items() if k != "time"} == {
+        "event": "rate_limited", "account": user.id, "outcome": "refused", "path": "/_test/limited"}
+
+
+def test_a_sign_in_refused_by_the_limit_names_the_account_tried(client, make_user, auth_lines, clock):
+    user = make_user(email="owner@clinic.example")
+    for i in range(6):
+        _attempt(client, "owner@clinic.example", f"10.8.0.{i}", password="a secret guess")
+    line = auth_lines()[-1]
+    assert {k: v for k, v in line.items() if k != "time"} == {
+        "event": "rate_limited", "account": None, "outcome": "refused", "path": "/account/sign-in",
+        "attempted_account": user.id}
+    assert "a secret guess" not in json.dumps(auth_lines()) and "owner@clinic.example" not in json.dumps(auth_lines())

@@ -5,6 +5,7 @@
 - trusts ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``KAPFINDER_PROXY_HOPS`` proxies
   (0, the default: trust none, so a client cannot forge its address to dodge a rate limit);
 - ``TRUSTED_HOSTS`` and ``MAX_CONTENT_LENGTH`` are enforced by Flask itself from ``app.config``;
+- counts sign-in, sign-up and reset attempts in Redis or the database (``throttle``);
 - puts the shared cache (Redis or in-process, see ``cache.py``) at ``app.extensions["kapfinder_cache"]``;
 - says in the log, once per process at start-up, whether rate limits and cache are shared
   through Redis or kept in this process only.
@@ -22,6 +23,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import throttle
 from .cache import get_cache
 
 log = logging.getLogger("kapfinder.serving")
@@ -84,17 +86,22 @@ def configure(app: Flask) -> None:
                                                            max_bytes=RESPONSE_CACHE_BYTES)
     app.json = FastJSONProvider(app)
 
+    throttle.init_app(app)
+
     if not log.handlers and not app.testing:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        # Flask-Limiter says here when Redis stops answering (public limits then count per process).
+        for logger in (log, logging.getLogger("flask-limiter")):
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
     storage = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
     if storage.startswith("memory://"):
         log.warning(
-            "No KAPFINDER_REDIS_URL: rate limits and the cache live in this process only; "
-            "run a single process, or set KAPFINDER_REDIS_URL to share them.")
+            "No KAPFINDER_REDIS_URL: rate limits and the cache live in this process only "
+            "(sign-in, sign-up and password-reset limits are shared through the database); "
+            "set KAPFINDER_REDIS_URL to share the others.")
     else:
         log.info("Rate limits and the cache are shared through %s.", redacted_url(storage))
     if hops:

@@ -3,8 +3,10 @@ limit are refused without being read on, and slow clients cannot starve a normal
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
-from .servers import gunicorn_command, free_port, server, server_env
+from .servers import ROOT, VENV_BIN, free_port, gunicorn_command, server, server_env
 
 ECHO_APP = '''
 from flask import request
@@ -58,3 +60,71 @@ def test_a_chunked_body_over_max_content_length_is_refused_with_413(migrated, in
         # An HTML form too, before its CSRF check reads the form.
         answer = _chunked_post(port, "/account/sign-in", 320 * 1024, finish=False)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+class SlowClients:
+    """``count`` connections that trickle their request a byte or a header line at a time: half
+    never finish their headers, half never finish a declared body."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.socks = []
+        for n in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if n % 2:
+                sock.sendall(b"GET /search?location=78701 HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            else:
+                sock.sendall(b"POST /account/sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n")
+            self.socks.append(sock)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._trickle, daemon=True)
+        self.thread.start()
+
+    def _trickle(self) -> None:
+        while not self.stop.wait(0.5):
+            for n, sock in enumerate(self.socks):
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n" if n % 2 else b"e")
+                except OSError:
+                    pass
+
+    def still_connected(self) -> int:
+        alive = 0
+        for sock in self.socks:
+            try:
+                sock.sendall(b"x")
+                alive += 1
+            except OSError:
+                pass
+        return alive
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        for sock in self.socks:
+            sock.close()
+
+
+def test_fifty_slow_clients_do_not_keep_a_search_waiting(migrated, instance_path, tmp_path):
+    """gunicorn as shipped (gunicorn.conf.py, 2 workers): 50 slow-header and slow-body connections
+    are held open while a patient's search is answered at once. (With gunicorn's own gthread
+    worker, 10 of them left the search waiting until they gave up.)"""
+    env = server_env(migrated, instance_path, WEB_CONCURRENCY="2")
+    port = free_port()
+    command = [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
+               "app:app"]
+    with server(command, env, port, tmp_path / "g.log") as running:
+        assert running.get("/search?location=78701")[0] == 200  # started and warm
+        slow = SlowClients(port, 50)
+        try:
+            time.sleep(1)  # every slow client is connected and trickling
+            for _ in range(3):
+                started = time.monotonic()
+                status, page = running.get("/search?location=78701")
+                elapsed = time.monotonic() - started
+                assert status == 200 and "78701" in page
+                # The issue asks for "within a second"; the bound is generous for a busy test machine.
+                assert elapsed < 3, f"a search took {elapsed:.1f} s behind 50 slow clients"
+            assert slow.still_connected() == 50  # held open, not simply refused
+        finally:
+            slow.close()

@@ -48,7 +48,9 @@ def test_production_starts_with_a_secret_and_secure_cookies(production_env):
 
 
 @pytest.mark.parametrize("key", ["x", "a-real-secret", "a" * 100, "0123456789abcdef" * 4,
-                                 secrets.token_hex(16), secrets.token_urlsafe(24)])
+                                 secrets.token_hex(16), secrets.token_urlsafe(24)],
+                         ids=["1-byte", "words", "one-repeated-character", "repeated-pattern",
+                              "16-random-bytes-hex", "24-random-bytes-base64"])
 def test_production_refuses_a_key_with_less_than_32_bytes_of_randomness(production_env, key):
     production_env.setenv("KAPFINDER_SECRET_KEY", key)
     with pytest.raises(ConfigError, match="too weak: it needs at least 32 bytes of randomness"):
@@ -63,7 +65,8 @@ def test_production_refuses_the_repositorys_development_and_test_keys(production
 
 
 @pytest.mark.parametrize("make_key", [lambda: secrets.token_hex(32), lambda: secrets.token_urlsafe(32),
-                                      lambda: secrets.token_urlsafe(48)])
+                                      lambda: secrets.token_urlsafe(48)],
+                         ids=["32-bytes-hex", "32-bytes-base64", "48-bytes-base64"])
 def test_production_accepts_a_key_of_32_random_bytes_or_more(production_env, make_key):
     production_env.setenv("KAPFINDER_SECRET_KEY", make_key())
     app = create_app()

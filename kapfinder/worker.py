@@ -38,6 +38,8 @@ def request_is_complete(buffered: bytes | bytearray, max_body: int) -> bool:
         return len(buffered) > HEAD_LIMIT
     head = bytes(buffered[:head_end]).lower()
     body = len(buffered) - head_end - 4
+    if b"\r\nexpect:" in head:  # the client waits for "100 Continue" (gunicorn's) before its body
+        return True
     if b"\r\ntransfer-encoding" in head:  # chunked: to its last chunk, or past the limit
         return body > max_body or buffered.find(b"0\r\n\r\n", head_end + 4) >= 0
     found = _CONTENT_LENGTH.search(head)

@@ -46,7 +46,9 @@ run: $(RUNTIME_STAMP)
 	echo "kapfinder (development) on http://$(HOST):$(PORT)/"; \
 	exec $(FLASK) --debug run --host $(HOST) --port $(PORT)
 
-# Production serving: KAPFINDER_SECRET_KEY must be set (see docs/DEPLOY.md).
+# Production serving: KAPFINDER_SECRET_KEY must be set (32 random bytes; see docs/DEPLOY.md, Security).
+# gunicorn.conf.py's worker reads each request whole before a thread takes it (slow clients); put
+# the buffering proxy of docs/DEPLOY.md in front for TLS.
 serve: $(RUNTIME_STAMP)
 	$(FLASK) db upgrade
 	exec $(BIN)/gunicorn -c gunicorn.conf.py app:app

@@ -11,10 +11,12 @@ _cpus = os.cpu_count() or 1
 # Behind nginx or a load balancer, listen on loopback (one machine) or the private address (many).
 bind = os.environ.get("KAPFINDER_BIND", "127.0.0.1:8000")
 
-# gthread: a few processes, each with a few threads. Requests spend most of their time in the
+# gunicorn's gthread worker, except that each request is read whole in the worker's event loop
+# before a thread takes it (kapfinder/worker.py), so slow clients cost a buffer, not a thread.
+# A few processes, each with a few threads. Requests spend most of their time in the
 # database, so threads overlap that wait cheaply; processes use the cores. One process per core,
 # at least two so one slow request never stalls the site (each process stays well under 150 MB).
-worker_class = "gthread"
+worker_class = "kapfinder.worker.BufferingWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, _cpus)))
 threads = int(os.environ.get("KAPFINDER_THREADS", 4))
 

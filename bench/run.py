@@ -374,7 +374,7 @@ def measure_http(url: str, mix: list[dict], seconds: int) -> dict:
         return {"skipped": f"wrk not found at {WRK}"}
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "KAPFINDER_ENV": "production", "KAPFINDER_SECRET_KEY": secrets.token_hex(16),
+    env = {**os.environ, "KAPFINDER_ENV": "production", "KAPFINDER_SECRET_KEY": secrets.token_urlsafe(48),
            "KAPFINDER_DATABASE_URL": url, "KAPFINDER_BASE_URL": base, "PYTHONUNBUFFERED": "1"}
     for name in ("KAPFINDER_READ_RATE_LIMIT", "KAPFINDER_TRUSTED_HOSTS", "FLASK_DEBUG"):
         env.pop(name, None)

@@ -1,7 +1,9 @@
 """Configuration, read from ``KAPFINDER_*`` environment variables (DESIGN.md → Configuration)."""
 from __future__ import annotations
 
+import math
 import os
+import string
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +23,35 @@ def _int(name: str, default: int) -> int:
 
 class ConfigError(RuntimeError):
     """The environment asks for something kapfinder refuses to run with."""
+
+
+DEVELOPMENT_KEY = "development-only-not-secret"
+TEST_KEY = "test-secret"
+#: Keys printed in this repository: anyone can read them, so production refuses them.
+REPOSITORY_KEYS = frozenset({DEVELOPMENT_KEY, TEST_KEY})
+MIN_KEY_BITS = 256  # 32 bytes
+MIN_KEY_DISTINCT_CHARACTERS = 10
+MAKE_KEY = 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+_KEY_ALPHABETS = (  # smallest first: a key is counted in the smallest one that holds all of it
+    frozenset(string.digits),
+    frozenset(string.digits + "abcdef"),
+    frozenset(string.digits + "ABCDEF"),
+    frozenset(string.ascii_letters + string.digits + "+/-_="),  # base64, either flavour
+    frozenset(string.printable.strip() + " "),
+)
+
+
+def key_strength_bits(key: str) -> float:
+    """The most randomness ``key`` can carry: its length times the bits of the smallest usual
+    alphabet (digits, hex, base64, printable ASCII) holding all of it; 0 for a key with fewer than
+    10 distinct characters or made of one piece repeated. A string's true entropy cannot be
+    measured: this refuses keys that cannot have 32 bytes of it, whatever made them."""
+    if len(set(key)) < MIN_KEY_DISTINCT_CHARACTERS or (key + key).find(key, 1) < len(key):
+        return 0.0
+    size = next((len(a) for a in _KEY_ALPHABETS if set(key) <= a), 256)
+    if size == len(_KEY_ALPHABETS[3]):
+        size = 64  # "=" is padding, not a 65th symbol
+    return len(key) * math.log2(size)
 
 
 class Config:
@@ -73,6 +104,12 @@ class Config:
     def check(self) -> None:
         if not self.SECRET_KEY:
             raise ConfigError("KAPFINDER_SECRET_KEY must be set when KAPFINDER_ENV is production.")
+        if self.SECRET_KEY in REPOSITORY_KEYS:
+            raise ConfigError("KAPFINDER_SECRET_KEY is a development or test key published in kapfinder's "
+                              f"repository: make a new one with {MAKE_KEY}")
+        if key_strength_bits(self.SECRET_KEY) < MIN_KEY_BITS:
+            raise ConfigError("KAPFINDER_SECRET_KEY is too weak: it needs at least 32 bytes of randomness "
+                              f"(e.g. 64 random hex digits). Make one with {MAKE_KEY}")
         if self.DEBUG or _env("FLASK_DEBUG", "0") not in ("0", "false", "False"):
             raise ConfigError("Refusing to run in production with debug on.")
 
@@ -87,7 +124,7 @@ class DevelopmentConfig(Config):
 
     def __init__(self) -> None:
         super().__init__()
-        self.SECRET_KEY = self.SECRET_KEY or "development-only-not-secret"
+        self.SECRET_KEY = self.SECRET_KEY or DEVELOPMENT_KEY
         # Plain HTTP on localhost: __Host- cookies need Secure, so development uses ordinary names.
         self.SESSION_COOKIE_NAME = "session"
         self.SESSION_COOKIE_SECURE = False
@@ -106,7 +143,7 @@ class TestConfig(DevelopmentConfig):
 
     def __init__(self) -> None:
         super().__init__()
-        self.SECRET_KEY = "test-secret"
+        self.SECRET_KEY = TEST_KEY
         self.RATELIMIT_STORAGE_URI = "memory://"
         self.BASE_URL = "http://kapfinder.test"
 

@@ -4,8 +4,8 @@ Alembic, Mako and Alembic's dialect modules add about 11 MB to every process tha
 and a serving process never migrates: gunicorn's workers stay under their memory budget without
 them. ``defer(app)`` registers the ``flask db`` group and ``app.extensions["migrate"]`` as stand-ins;
 the first migration command, ``flask_migrate.upgrade()`` or ``migrations/env.py`` that touches
-either binds the real Flask-Migrate (``bind``). ``flask db backup``, ``restore`` and
-``clinic-count`` live in the same group and never load Alembic.
+either binds the real Flask-Migrate (``bind``). ``flask db backup`` and
+``clinic-count`` live in the same group and never load Alembic (``restore`` reads the head revision with it).
 """
 from __future__ import annotations
 

@@ -4,7 +4,10 @@
 
 - trusts ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``KAPFINDER_PROXY_HOPS`` proxies
   (0, the default: trust none, so a client cannot forge its address to dodge a rate limit);
-- ``TRUSTED_HOSTS`` and ``MAX_CONTENT_LENGTH`` are enforced by Flask itself from ``app.config``;
+- ``TRUSTED_HOSTS`` and ``MAX_CONTENT_LENGTH`` are enforced by Flask itself from ``app.config``,
+  except a chunked body (no Content-Length), which Werkzeug would quietly cut short at the limit:
+  ``ChunkedBodyLimit`` reads at most one byte past the limit and the request is refused with 413;
+- counts sign-in, sign-up and reset attempts in Redis or the database (``throttle``);
 - puts the shared cache (Redis or in-process, see ``cache.py``) at ``app.extensions["kapfinder_cache"]``;
 - says in the log, once per process at start-up, whether rate limits and cache are shared
   through Redis or kept in this process only.
@@ -14,15 +17,17 @@ control characters escaped in what a request brings.
 """
 from __future__ import annotations
 
+import io
 import logging
 import re
 from typing import Any
 
 import orjson
-from flask import Flask
+from flask import Flask, abort, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import throttle
 from .cache import get_cache
 from .logsafe import escape_controls
 
@@ -69,6 +74,43 @@ class FastJSONProvider(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
 
+TOO_LARGE = "kapfinder.body_too_large"
+
+
+class ChunkedBodyLimit:
+    """WSGI middleware: a body sent without Content-Length is read here, never more than
+    ``MAX_CONTENT_LENGTH + 1`` bytes. Within the limit the app sees it as an ordinary body with its
+    length; over it the app sees no body and ``environ[TOO_LARGE]``, and answers 413 (see
+    ``configure``) without reading on. gunicorn closes the connection rather than drain the rest."""
+
+    def __init__(self, wsgi_app, config) -> None:
+        self.wsgi_app = wsgi_app
+        self.config = config
+
+    def __call__(self, environ, start_response):
+        limit = self.config.get("MAX_CONTENT_LENGTH")
+        if limit is not None and not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input") is not None \
+                and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            stream, parts, size = environ["wsgi.input"], [], 0
+            while size <= limit:
+                part = stream.read(min(65536, limit + 1 - size))
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+            body = b"" if size > limit else b"".join(parts)
+            if size > limit:
+                environ[TOO_LARGE] = True
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.wsgi_app(environ, start_response)
+
+
+def _refuse_oversized_body() -> None:
+    if request.environ.get(TOO_LARGE):
+        abort(413)
+
+
 def configure(app: Flask) -> None:
     if app.extensions.get("kapfinder_serving"):
         return
@@ -78,6 +120,9 @@ def configure(app: Flask) -> None:
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config)  # type: ignore[method-assign]
+    app.before_request_funcs.setdefault(None, []).insert(0, _refuse_oversized_body)  # before CSRF reads the form
+
     redis_url = app.config.get("REDIS_URL")
     app.extensions["kapfinder_cache"] = get_cache(redis_url)
     # Whole API search responses (views/api.py): a few hundred per process, or shared in Redis.
@@ -86,17 +131,22 @@ def configure(app: Flask) -> None:
                                                            max_bytes=RESPONSE_CACHE_BYTES)
     app.json = FastJSONProvider(app)
 
+    throttle.init_app(app)
+
     if not log.handlers and not app.testing:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        # Flask-Limiter says here when Redis stops answering (public limits then count per process).
+        for logger in (log, logging.getLogger("flask-limiter")):
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
     storage = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
     if storage.startswith("memory://"):
         log.warning(
-            "No KAPFINDER_REDIS_URL: rate limits and the cache live in this process only; "
-            "run a single process, or set KAPFINDER_REDIS_URL to share them.")
+            "No KAPFINDER_REDIS_URL: rate limits and the cache live in this process only "
+            "(sign-in, sign-up and password-reset limits are shared through the database); "
+            "set KAPFINDER_REDIS_URL to share the others.")
     else:
         log.info("Rate limits and the cache are shared through %s.", redacted_url(storage))
     if hops:

@@ -12,3 +12,4 @@ __all__ = [
     "ClinicPrice", "derived_columns", "new_id", "unit_vector", "GazetteerPlace", "GazetteerZip", "User",
     "AccountToken",
 ]
+from .ratelimit import RateLimitWindow  # noqa: F401

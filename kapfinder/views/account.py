@@ -11,11 +11,11 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
-from .. import accounts
+from .. import accounts, throttle
 from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, safe_next,
                     start_session)
 from ..errors import InvalidParameter
-from ..extensions import db, limiter
+from ..extensions import db
 from ..forms.account import (ChangePasswordForm, ResetPasswordForm, ResetRequestForm, SignInForm,
                              SignOutForm, SignUpForm, add_error)
 from ..mail import MailError, send_mail
@@ -68,6 +68,15 @@ def too_many(err):
     return response
 
 
+@bp.errorhandler(503)
+def store_down(err):
+    """The shared rate-limit store does not answer: these forms fail closed (kapfinder.throttle)."""
+    response = current_app.make_response(
+        (render_template("errors/error.html", status=503, message=throttle.unavailable_message()), 503))
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 @bp.get("/")
 @login_required
 def index():
@@ -75,7 +84,7 @@ def index():
 
 
 @bp.route("/sign-up", methods=["GET", "POST"])
-@limiter.limit(SIGN_UP_PER_ADDRESS, key_func=get_remote_address, methods=["POST"])
+@throttle.limit(SIGN_UP_PER_ADDRESS, get_remote_address, scope="sign_up")
 def sign_up():
     form = SignUpForm()
     if not form.validate_on_submit():
@@ -108,8 +117,8 @@ def confirm():
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(SIGN_IN_PER_ADDRESS, key_func=get_remote_address, methods=["POST"])
-@limiter.limit(SIGN_IN_PER_ACCOUNT, key_func=account_rate_key, methods=["POST"])
+@throttle.limit(SIGN_IN_PER_ADDRESS, get_remote_address, scope="sign_in_address")
+@throttle.limit(SIGN_IN_PER_ACCOUNT, account_rate_key, scope="sign_in_account")
 def sign_in():
     form = SignInForm()
     if request.method == "GET":
@@ -172,7 +181,7 @@ def change_password():
 
 
 @bp.route("/reset", methods=["GET", "POST"])
-@limiter.limit(RESET_PER_ADDRESS, key_func=get_remote_address, methods=["POST"])
+@throttle.limit(RESET_PER_ADDRESS, get_remote_address, scope="reset")
 def reset_request():
     form = ResetRequestForm()
     if not form.validate_on_submit():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 # A database number of its own, flushed before and after: the dev server's keys (db 0) are safe.
 TEST_REDIS_URL = os.environ.get("KAPFINDER_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+# Production refuses any key printed in the repository: each run makes its own.
+PRODUCTION_KEY = secrets.token_urlsafe(48)
 
 # A test-only app: kapfinder's own factory and limiter, plus one rate-limited route. Under /api/
 # so the 429 is the JSON error every API client gets.
@@ -95,7 +99,7 @@ def server_env(database_url: str, instance: Path, **extra: str) -> dict[str, str
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAPFINDER_", "FLASK_"))}
     env.update(
         KAPFINDER_ENV="production",
-        KAPFINDER_SECRET_KEY="infra-test-secret",
+        KAPFINDER_SECRET_KEY=PRODUCTION_KEY,
         KAPFINDER_DATABASE_URL=database_url,
         KAPFINDER_INSTANCE_PATH=str(instance),
         PYTHONPATH=os.pathsep.join([str(ROOT), str(instance)]),

@@ -1,6 +1,9 @@
 """``flask db backup`` / ``flask db restore`` round-trip every table's rows, on the engine under test."""
 from __future__ import annotations
 
+import os
+import stat
+
 from sqlalchemy import inspect, select, text
 
 from kapfinder.models import Clinic, User
@@ -88,3 +91,45 @@ def test_restore_refuses_a_file_that_is_not_a_backup(app, db_session, make_clini
     assert result.exit_code != 0
     db_session.remove()
     assert db_session.scalars(select(Clinic.name)).all() == ["Still Here"]
+
+
+def test_a_backup_is_readable_by_its_owner_only(app, make_clinic, runner, tmp_path):
+    make_clinic(name="Kept Clinic")
+    backup = tmp_path / "kapfinder.backup"
+    backup.write_text("an older file at the same path, world-readable")
+    backup.chmod(0o644)
+    previous = os.umask(0o022)  # the usual umask: new files 0644
+    try:
+        result = runner.invoke(args=["db", "backup", str(backup)])
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert backup.stat().st_size > 100
+
+
+def test_restore_refuses_a_backup_of_another_schema_version_and_changes_nothing(
+        app, db_session, make_clinic, runner, tmp_path):
+    from kapfinder.extensions import db
+
+    make_clinic(name="In The Old Backup")
+    db_session.remove()
+    with db.engine.begin() as conn:
+        head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        conn.execute(text("UPDATE alembic_version SET version_num = '0008'"))  # as an older release wrote it
+    backup = tmp_path / "old-release.backup"
+    try:
+        assert runner.invoke(args=["db", "backup", str(backup)]).exit_code == 0
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+    make_clinic(name="Added Since")
+    db_session.remove()
+    before = snapshot(db.engine)
+
+    result = runner.invoke(args=["db", "restore", "--yes", str(backup)])
+    assert result.exit_code != 0
+    assert f"holds schema version 0008, but this code expects {head}" in result.output
+    assert "The database was not changed" in result.output
+    assert snapshot(db.engine) == before
+    assert sorted(db_session.scalars(select(Clinic.name)).all()) == ["Added Since", "In The Old Backup"]

@@ -2,16 +2,17 @@
 and body sizes are enforced, and no server kapfinder starts logs a query string."""
 from __future__ import annotations
 
+import secrets
 import subprocess
 
 import pytest
 
 from kapfinder import create_app
-from kapfinder.config import ConfigError
+from kapfinder.config import DEVELOPMENT_KEY, TEST_KEY, ConfigError
 from kapfinder.extensions import csrf, limiter
 from kapfinder.serving import configure, strip_query_strings
 
-from .servers import ROOT, VENV_BIN, free_port, gunicorn_command, server, server_env
+from .servers import PRODUCTION_KEY, ROOT, VENV_BIN, free_port, gunicorn_command, server, server_env
 
 SECRET = "SECRET-SEARCH-78701"
 
@@ -32,18 +33,55 @@ def test_production_refuses_to_start_without_a_secret_key(production_env):
 
 
 def test_production_refuses_to_start_with_debug_on(production_env):
-    production_env.setenv("KAPFINDER_SECRET_KEY", "a-real-secret")
+    production_env.setenv("KAPFINDER_SECRET_KEY", PRODUCTION_KEY)
     production_env.setenv("FLASK_DEBUG", "1")
     with pytest.raises(ConfigError, match="debug on"):
         create_app()
 
 
 def test_production_starts_with_a_secret_and_secure_cookies(production_env):
-    production_env.setenv("KAPFINDER_SECRET_KEY", "a-real-secret")
+    production_env.setenv("KAPFINDER_SECRET_KEY", PRODUCTION_KEY)
     app = create_app()
     assert app.config["KAPFINDER_ENV"] == "production"
     assert not app.debug
     assert app.config["SESSION_COOKIE_NAME"].startswith("__Host-") and app.config["SESSION_COOKIE_SECURE"]
+
+
+@pytest.mark.parametrize("key", ["x", "a-real-secret", "a" * 100, "0123456789abcdef" * 4,
+                                 secrets.token_hex(16), secrets.token_urlsafe(24)],
+                         ids=["1-byte", "words", "one-repeated-character", "repeated-pattern",
+                              "16-random-bytes-hex", "24-random-bytes-base64"])
+def test_production_refuses_a_key_with_less_than_32_bytes_of_randomness(production_env, key):
+    production_env.setenv("KAPFINDER_SECRET_KEY", key)
+    with pytest.raises(ConfigError, match="too weak: it needs at least 32 bytes of randomness"):
+        create_app()
+
+
+@pytest.mark.parametrize("key", [DEVELOPMENT_KEY, TEST_KEY])
+def test_production_refuses_the_repositorys_development_and_test_keys(production_env, key):
+    production_env.setenv("KAPFINDER_SECRET_KEY", key)
+    with pytest.raises(ConfigError, match="published in kapfinder's repository"):
+        create_app()
+
+
+@pytest.mark.parametrize("make_key", [lambda: secrets.token_hex(32), lambda: secrets.token_urlsafe(32),
+                                      lambda: secrets.token_urlsafe(48)],
+                         ids=["32-bytes-hex", "32-bytes-base64", "48-bytes-base64"])
+def test_production_accepts_a_key_of_32_random_bytes_or_more(production_env, make_key):
+    production_env.setenv("KAPFINDER_SECRET_KEY", make_key())
+    app = create_app()
+    assert app.secret_key and app.config["KAPFINDER_ENV"] == "production"
+    with app.app_context():
+        from kapfinder.extensions import db
+        db.engine.dispose()
+
+
+def test_gunicorn_will_not_serve_production_with_a_weak_secret(migrated, instance_path):
+    env = server_env(migrated, instance_path, KAPFINDER_SECRET_KEY="k")
+    done = subprocess.run(gunicorn_command(free_port()), env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert "KAPFINDER_SECRET_KEY is too weak" in done.stdout + done.stderr
 
 
 def test_gunicorn_will_not_serve_production_without_a_secret(migrated, instance_path):

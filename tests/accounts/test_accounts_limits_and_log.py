@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 import kapfinder.throttle
 from fixtures.accounts import DEFAULT_PASSWORD, mail_links, outbox_messages, post_form, sign_in
+from kapfinder.extensions import limiter
 from kapfinder.models import RateLimitWindow
 
 

@@ -1,5 +1,6 @@
 # kapfinder: what a newcomer runs. `make run` (development server), `make test` (the suite on
-# SQLite, then on PostgreSQL + PostGIS), `make serve` (gunicorn), `make bench`, `make clean`.
+# SQLite, then on PostgreSQL + PostGIS), `make audit` (pinned versions against stored advisories),
+# `make serve` (gunicorn), `make bench`, `make clean`.
 # make never calls apt-get: system packages (PostgreSQL + PostGIS, Chromium, wrk) are .ci/run's job.
 
 SHELL := /bin/bash
@@ -17,7 +18,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run serve test bench clean install install-dev pin
+.PHONY: run serve test audit audit-refresh bench clean install install-dev pin
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,18 +54,21 @@ serve: $(RUNTIME_STAMP)
 	$(FLASK) db upgrade
 	exec $(BIN)/gunicorn -c gunicorn.conf.py app:app
 
-# The whole suite on SQLite, then on PostgreSQL + PostGIS (skipped with its reason when no server
-# offers PostGIS; with CI=true a skip fails). Both runs always happen; either failing fails make.
+# The whole suite on SQLite, then on PostgreSQL + PostGIS (.ci/test_engines). Both runs always
+# happen and the last lines say what each engine did: "postgres: skipped (no postgis: ...)" with the
+# one command that sets PostGIS up (bash .ci/postgis, as root) when no server offers it; with
+# CI=true a skip fails. Either engine failing fails make.
 test: $(DEV_STAMP)
-	@failed=""; \
-	for engine in sqlite postgres; do \
-	  echo "=== pytest on $$engine ==="; \
-	  KAPFINDER_TEST_ENGINE=$$engine $(PY) -m pytest $(PYTEST_ARGS); code=$$?; \
-	  if [ $$code -eq 5 ]; then echo "pytest on $$engine collected no tests (exit 5): nothing was checked."; fi; \
-	  if [ $$code -ne 0 ]; then failed="$$failed $$engine(exit $$code)"; fi; \
-	done; \
-	if [ -n "$$failed" ]; then echo "make test FAILED on:$$failed"; exit 1; fi; \
-	echo "make test: passed on sqlite and postgres"
+	@PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" bash .ci/test_engines
+
+# Every pinned version in both requirements files against the advisories stored in .ci/advisories/
+# (OSV records; offline). A pin inside an affected range fails. `make audit-refresh` rewrites the
+# store from OSV's PyPI export and needs network access to osv-vulnerabilities.storage.googleapis.com.
+audit: $(RUNTIME_STAMP)
+	$(PY) .ci/audit.py check
+
+audit-refresh: $(RUNTIME_STAMP)
+	$(PY) .ci/audit.py refresh
 
 bench: $(DEV_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)

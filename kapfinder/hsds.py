@@ -734,7 +734,12 @@ def _candidate_ids(session: Session, q: ListQuery) -> list[tuple[str, bool, floa
 
 
 def _near_postcode(session: Session, q: ListQuery) -> list[tuple[str, bool, float | None]]:
-    """Clinics near a ZIP centroid, ranked by the search core (same order as /search)."""
+    """Clinics within ``proximity`` of a ZIP centroid, ranked by the search core (same order as /search).
+
+    HSDS says "only show results within the proximity from the centroid": the search core's second
+    group (at-home programmes serving the ZIP's state, wherever their office is) stays on /search
+    and /api/v1, and only its distance matches are kept here.
+    """
     from . import geo, search
 
     if geo.lookup_zip(session, q.postcode) is None:
@@ -751,6 +756,8 @@ def _near_postcode(session: Session, q: ListQuery) -> list[tuple[str, bool, floa
         allowed = {row[0]: bool(row[1]) if text is not None else False for row in session.execute(stmt)}
     out = []
     for hit in page.hits:
+        if hit.match != "distance" or hit.distance_mi is None or hit.distance_mi > miles:
+            continue
         if allowed is not None and hit.clinic.id not in allowed:
             continue
         out.append((hit.clinic.id, allowed.get(hit.clinic.id, False) if allowed else False, hit.distance_mi))

@@ -327,11 +327,15 @@ def _replace_revision(session: Session, clinic: Clinic, author_id: int,
         if revision is not None:
             revision.status, revision.decided_at = "withdrawn", now
         return None
+    changes = {k: {"old": _jsonable(v["old"]), "new": _jsonable(v["new"])} for k, v in pending.items()}
+    if revision is not None and _norm(revision.changes) == _norm(changes):
+        return revision  # the same changes still wait: the moderator's page stays current
     if revision is None:
         revision = ListingRevision(clinic_id=clinic.id, created_at=now)
         session.add(revision)
+    # Changed in place, so its version steps: a decision from a page showing the old changes is refused.
     revision.author_id = author_id
-    revision.changes = {k: {"old": _jsonable(v["old"]), "new": _jsonable(v["new"])} for k, v in pending.items()}
+    revision.changes = changes
     revision.updated_at = now
     _audit(session, clinic, author_id, "proposed", pending, now)
     return revision
@@ -380,13 +384,28 @@ def slug_for(session: Session, clinic: Clinic) -> str:
     return f"{base}-{n}"
 
 
-def _moderated(session: Session, model, object_id, status: str = "pending"):
+def _moderated(session: Session, model, object_id, status: str = "pending", expected_version: int | None = None):
+    """The item a moderator decides on, still waiting and, given ``expected_version``, still the
+    version their page showed (else ``Conflict``)."""
     obj = session.get(model, object_id, populate_existing=True)
     if obj is None:
         raise NotFound("item", "not_found")
+    if obj.status == "withdrawn":
+        raise Conflict("status", "withdrawn")
     if obj.status != status:
         raise Conflict("status", "already_decided")
+    if expected_version is not None and obj.version != expected_version:
+        raise Conflict("version", "changed_since_seen", version=obj.version)
     return obj
+
+
+def _decided(decide: Callable[[], Any]) -> Any:
+    """Run a decision; a concurrent change of the item (its version moved on between our read and
+    our UPDATE ... WHERE version = :read) is the same conflict as a stale page."""
+    try:
+        return decide()
+    except StaleDataError:
+        raise Conflict("version", "changed_since_seen") from None
 
 
 def _require_reason(reason: str) -> str:
@@ -398,11 +417,20 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
-def approve_listing(session: Session, clinic_id: str, moderator_id: int, *, now: datetime | None = None) -> Clinic:
-    """Publish a pending listing: ``verified_at`` and ``confirmed_at`` now, the slug fixed if it has none."""
-    now = now or utcnow()
+def approve_listing(session: Session, clinic_id: str, moderator_id: int, *, expected_version: int | None = None,
+                    now: datetime | None = None) -> Clinic:
+    """Publish a pending listing: ``verified_at`` and ``confirmed_at`` now, the slug fixed if it has none.
+
+    ``expected_version`` is the listing's version on the moderator's page: an owner's edit since
+    then raises ``Conflict`` and publishes nothing.
+    """
+    return _decided(lambda: _approve_listing(session, clinic_id, moderator_id, expected_version, now or utcnow()))
+
+
+def _approve_listing(session: Session, clinic_id: str, moderator_id: int, expected_version: int | None,
+                     now: datetime) -> Clinic:
     with write_transaction(session):
-        clinic = _moderated(session, Clinic, clinic_id)
+        clinic = _moderated(session, Clinic, clinic_id, expected_version=expected_version)
         changes: dict[str, dict[str, Any]] = {"status": {"old": clinic.status, "new": "published"}}
         clinic.status = "published"
         if not clinic.slug:
@@ -415,23 +443,35 @@ def approve_listing(session: Session, clinic_id: str, moderator_id: int, *, now:
 
 
 def reject_listing(session: Session, clinic_id: str, moderator_id: int, reason: str, *,
-                   now: datetime | None = None) -> Clinic:
+                   expected_version: int | None = None, now: datetime | None = None) -> Clinic:
     now = now or utcnow()
     reason = _require_reason(reason)
-    with write_transaction(session):
-        clinic = _moderated(session, Clinic, clinic_id)
-        clinic.status = "rejected"
-        _audit(session, clinic, moderator_id, "rejected",
-               {"status": {"old": "pending", "new": "rejected"}, "reason": {"old": None, "new": reason}}, now)
-    return clinic
+
+    def decide() -> Clinic:
+        with write_transaction(session):
+            clinic = _moderated(session, Clinic, clinic_id, expected_version=expected_version)
+            clinic.status = "rejected"
+            _audit(session, clinic, moderator_id, "rejected",
+                   {"status": {"old": "pending", "new": "rejected"}, "reason": {"old": None, "new": reason}}, now)
+        return clinic
+
+    return _decided(decide)
 
 
-def approve_revision(session: Session, revision_id: int, moderator_id: int, *,
+def approve_revision(session: Session, revision_id: int, moderator_id: int, *, expected_version: int | None = None,
                      now: datetime | None = None) -> ListingRevision:
-    """Publish a revision's changes; approval also counts as verification and confirmation."""
-    now = now or utcnow()
+    """Publish a revision's changes; approval also counts as verification and confirmation.
+
+    ``expected_version`` is the revision's version on the moderator's page: if the owner (or an
+    import) changed the revision since, ``Conflict`` is raised and nothing is published.
+    """
+    return _decided(lambda: _approve_revision(session, revision_id, moderator_id, expected_version, now or utcnow()))
+
+
+def _approve_revision(session: Session, revision_id: int, moderator_id: int, expected_version: int | None,
+                      now: datetime) -> ListingRevision:
     with write_transaction(session):
-        revision = _moderated(session, ListingRevision, revision_id)
+        revision = _moderated(session, ListingRevision, revision_id, expected_version=expected_version)
         clinic = session.get(Clinic, revision.clinic_id, populate_existing=True)
         current = snapshot(clinic)
         changes = {k: {"old": current.get(k), "new": v["new"]} for k, v in revision.changes.items()}
@@ -445,17 +485,21 @@ def approve_revision(session: Session, revision_id: int, moderator_id: int, *,
 
 
 def reject_revision(session: Session, revision_id: int, moderator_id: int, reason: str, *,
-                    now: datetime | None = None) -> ListingRevision:
+                    expected_version: int | None = None, now: datetime | None = None) -> ListingRevision:
     now = now or utcnow()
     reason = _require_reason(reason)
-    with write_transaction(session):
-        revision = _moderated(session, ListingRevision, revision_id)
-        revision.status, revision.reason = "rejected", reason
-        revision.decided_at, revision.decided_by_id = now, moderator_id
-        clinic = session.get(Clinic, revision.clinic_id)
-        _audit(session, clinic, moderator_id, "rejected",
-               {"revision": {"old": revision.changes, "new": None}, "reason": {"old": None, "new": reason}}, now)
-    return revision
+
+    def decide() -> ListingRevision:
+        with write_transaction(session):
+            revision = _moderated(session, ListingRevision, revision_id, expected_version=expected_version)
+            revision.status, revision.reason = "rejected", reason
+            revision.decided_at, revision.decided_by_id = now, moderator_id
+            clinic = session.get(Clinic, revision.clinic_id)
+            _audit(session, clinic, moderator_id, "rejected",
+                   {"revision": {"old": revision.changes, "new": None}, "reason": {"old": None, "new": reason}}, now)
+        return revision
+
+    return _decided(decide)
 
 
 @dataclass(frozen=True)

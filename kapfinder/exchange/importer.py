@@ -867,7 +867,7 @@ def _update(conn, updates: list[tuple[dict[str, Any], dict[str, Any], ClinicReco
         conn.execute(delete(table).where(table.c.clinic_id.in_(ids)))
     # Changes an earlier import left waiting are superseded by what is now stored.
     conn.execute(update(REVISION).where(REVISION.c.clinic_id.in_(ids), REVISION.c.status == "pending")
-                 .values(status="withdrawn", decided_at=now, updated_at=now))
+                 .values(status="withdrawn", decided_at=now, updated_at=now, version=REVISION.c.version + 1))
     insurance, prices, states = [], [], []
     for existing, _values, record in updates:
         cid = existing["id"]

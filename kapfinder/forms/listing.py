@@ -415,6 +415,8 @@ def listing_error_message(err: KapfinderError) -> str:
         "claim_needs_moderator": _("The listing has no website to check an address against: ask a moderator instead."),
         "already_claimed": _("This listing already has an owner."),
         "already_decided": _("Someone already decided this."),
+        "withdrawn": _("The owner withdrew these changes."),
+        "changed_since_seen": _("This change was edited since you opened it. Check the changes below, then decide."),
         "not_published": _("Only a published listing can be re-confirmed."),
         "invalid_link": _("This link is not valid any more."),
     }
@@ -428,10 +430,12 @@ class VersionForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    """Approve or reject; a rejection needs a reason, which is mailed to the owner."""
+    """Approve or reject; a rejection needs a reason, which is mailed to the owner. A listing's or
+    revision's decision carries the version the moderator's page showed."""
 
     reason = TextAreaField(_l("Reason (mailed to the owner; required to reject)"),
                            render_kw={"maxlength": 2000, "rows": 3})
+    version = HiddenField()
 
 
 class ClaimForm(FlaskForm):

@@ -18,7 +18,8 @@ class ListingRevision(Base):
 
     ``changes`` maps a field name to ``{"old": ..., "new": ...}`` in the JSON form of
     ``kapfinder.listings.snapshot``. A listing has at most one pending revision: a later edit
-    replaces its changes.
+    replaces its changes, and every change of the row bumps ``version``, so a moderator's decision
+    made from a page showing an older version is refused (``UPDATE ... WHERE version = :seen``).
     """
 
     __tablename__ = "listing_revision"
@@ -33,11 +34,13 @@ class ListingRevision(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
     clinic: Mapped[Clinic] = relationship()
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
 
     __table_args__ = (Index("ix_listing_revision_status_created", "status", "created_at"),)
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Claim(Base):

@@ -51,7 +51,15 @@ def queue():
 
 @bp.get("/listings/<clinic_id>")
 def listing(clinic_id: str):
+    return _listing_page(clinic_id)
+
+
+def _listing_page(clinic_id: str, *, changed: str | None = None, kept_reason: str = "", status: int = 200):
+    """The listing with everything waiting on it. ``changed`` ("listing" or "revision") says that a
+    decision was refused because it changed since the moderator opened the page: the page then shows
+    the new changes, with the reason they had typed kept."""
     session = _session()
+    session.expire_all()  # a refused decision shows what is stored now, not what this request read
     clinic = session.get(Clinic, clinic_id)
     if clinic is None:
         raise NotFound("listing", "not_found")
@@ -63,19 +71,36 @@ def listing(clinic_id: str):
         reports=listings.open_reports(session, clinic.id),
         trail=listings.audit_trail(session, clinic.id),
         owner=session.get(User, clinic.owner_id) if clinic.owner_id else None,
-        fields=listings.FIELDS, form=DecisionForm())
+        fields=listings.FIELDS, form=DecisionForm(), changed=changed, kept_reason=kept_reason), status
 
 
-def _decide(clinic_id: str, action, *, outcome: str, mail: tuple[str, str] | None = None, needs_reason=False):
-    """Run one decision, log it, mail the person it concerns, and go back to the listing."""
+def _seen_version(form: DecisionForm) -> int:
+    """The version the moderator's page showed; a form without one proves nothing was seen."""
+    try:
+        return int(form.version.data or "")
+    except ValueError:
+        raise Conflict("version", "changed_since_seen") from None
+
+
+def _decide(clinic_id: str, action, *, outcome: str, mail: tuple[str, str] | None = None, needs_reason=False,
+            versioned: str | None = None):
+    """Run one decision, log it, mail the person it concerns, and go back to the queue.
+
+    ``versioned`` ("listing" or "revision"): the action takes the version the moderator saw, and a
+    change since answers 409 with the page showing the new changes.
+    """
     form = DecisionForm()
     reason = (form.reason.data or "").strip()
     try:
-        obj = action(reason) if needs_reason else action()
+        args = ([reason] if needs_reason else []) + ([_seen_version(form)] if versioned else [])
+        obj = action(*args)
     except InvalidParameter as err:
         flash(listing_error_message(err) if err.field != "reason" else _("Give a reason: it is mailed to the owner."))
         return redirect(url_for("moderate.listing", clinic_id=clinic_id))
     except Conflict as err:
+        if versioned and err.reason == "changed_since_seen":
+            log_event("moderation", current_user.id, "changed_since_seen", path=request.path)
+            return _listing_page(clinic_id, changed=versioned, kept_reason=reason, status=409)
         flash(listing_error_message(err))
         return redirect(url_for("moderate.listing", clinic_id=clinic_id))
     log_event("moderation", current_user.id, outcome, path=request.path)
@@ -91,15 +116,17 @@ def _decide(clinic_id: str, action, *, outcome: str, mail: tuple[str, str] | Non
 
 @bp.post("/listings/<clinic_id>/approve")
 def approve_listing(clinic_id: str):
-    return _decide(clinic_id, lambda: listings.approve_listing(_session(), clinic_id, current_user.id),
-                   outcome="listing_approved",
+    return _decide(clinic_id, lambda version: listings.approve_listing(
+                       _session(), clinic_id, current_user.id, expected_version=version),
+                   outcome="listing_approved", versioned="listing",
                    mail=("moderate/mail/listing_approved.txt", _("Your listing is published")))
 
 
 @bp.post("/listings/<clinic_id>/reject")
 def reject_listing(clinic_id: str):
-    return _decide(clinic_id, lambda reason: listings.reject_listing(_session(), clinic_id, current_user.id, reason),
-                   outcome="listing_rejected", needs_reason=True,
+    return _decide(clinic_id, lambda reason, version: listings.reject_listing(
+                       _session(), clinic_id, current_user.id, reason, expected_version=version),
+                   outcome="listing_rejected", needs_reason=True, versioned="listing",
                    mail=("moderate/mail/listing_rejected.txt", _("Your listing was not published")))
 
 
@@ -113,16 +140,18 @@ def _revision_clinic(revision_id: int) -> str:
 @bp.post("/revisions/<int:revision_id>/approve")
 def approve_revision(revision_id: int):
     return _decide(_revision_clinic(revision_id),
-                   lambda: listings.approve_revision(_session(), revision_id, current_user.id),
-                   outcome="revision_approved",
+                   lambda version: listings.approve_revision(_session(), revision_id, current_user.id,
+                                                             expected_version=version),
+                   outcome="revision_approved", versioned="revision",
                    mail=("moderate/mail/revision_approved.txt", _("Your changes are published")))
 
 
 @bp.post("/revisions/<int:revision_id>/reject")
 def reject_revision(revision_id: int):
     return _decide(_revision_clinic(revision_id),
-                   lambda reason: listings.reject_revision(_session(), revision_id, current_user.id, reason),
-                   outcome="revision_rejected", needs_reason=True,
+                   lambda reason, version: listings.reject_revision(_session(), revision_id, current_user.id, reason,
+                                                                    expected_version=version),
+                   outcome="revision_rejected", needs_reason=True, versioned="revision",
                    mail=("moderate/mail/revision_rejected.txt", _("Your changes were not published")))
 
 

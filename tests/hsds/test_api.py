@@ -219,3 +219,21 @@ def test_sample_listings_are_marked(client, make_clinic):
     assert any(a["taxonomy_term"]["code"] == "sample" for a in service["attributes"])
     org = client.get(f"/hsds/organizations/{clinic.id}").get_json()
     assert any(a["taxonomy_term"]["code"] == "sample" for a in org["attributes"])
+
+
+def test_proximity_keeps_to_the_radius_and_leaves_far_at_home_programmes_out(client, make_clinic):
+    near = make_clinic(name="Zilker", zip="78704", lat=30.2500, lon=-97.7600, methods=["iv"], therapy="medication-only")
+    # An at-home programme serving Texas, its office in El Paso (about 850 km from Austin).
+    far_home = make_clinic(name="Home Visits TX", city="El Paso", zip="79901", lat=31.7587, lon=-106.4869,
+                           settings=["at-home"], at_home_states=["TX"], methods=["im"], therapy="medication-only")
+    # A clinic within the radius that also visits homes stays: its clinic is within the proximity.
+    near_home = make_clinic(name="Clinic and Home Visits", zip="78702", lat=30.2640, lon=-97.7140,
+                            settings=["in-clinic", "at-home"], at_home_states=["TX"], methods=["im"],
+                            therapy="medication-only")
+    body = client.get("/hsds/service_at_locations?postcode=78701&proximity=30000").get_json()
+    ids = [s["service"]["organization_id"] for s in body["contents"]]
+    assert set(ids) == {near.id, near_home.id} and far_home.id not in ids
+    assert body["total_items"] == 2
+    # The patient's search still offers the far programme: it serves their state.
+    found = client.get("/api/v1/clinics", query_string={"location": "78701", "radius": 25}).get_json()
+    assert far_home.id in [r["id"] for r in found["results"]]

@@ -157,3 +157,27 @@ def signed_in(app, login):
         return client
 
     return make
+
+
+_FORM = re.compile(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', re.S)
+
+
+def form_fields(page: str, action: str) -> dict:
+    """The hidden fields of the form on ``page`` that posts to ``action``, as a browser sends them."""
+    for form in _FORM.finditer(page):
+        if unescape(form.group(1)) == action:
+            fields = {}
+            for tag in re.finditer(r'<input type="hidden"[^>]*>|<input[^>]*name="csrf_token"[^>]*>', form.group(2)):
+                name = re.search(r'name="([^"]*)"', tag.group(0))
+                value = re.search(r'value="([^"]*)"', tag.group(0))
+                if name:
+                    fields[name.group(1)] = unescape(value.group(1)) if value else ""
+            return fields
+    raise AssertionError(f"no form posting to {action}")
+
+
+def post_decision(client, action: str, data: dict | None = None, *, page: str):
+    """Press a moderator's decision button on the listing page at ``page`` (GET now, with its hidden
+    CSRF token and version), adding ``data`` (e.g. the reason)."""
+    html = client.get(page).get_data(as_text=True)
+    return client.post(action, data={**form_fields(html, action), **(data or {})})

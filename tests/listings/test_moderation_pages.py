@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from fixtures.accounts import DEFAULT_PASSWORD, csrf_token, mail_links, outbox_messages, post_form
 from kapfinder import listings
 from kapfinder.models import Clinic, ProblemReport, User
-from tests.listings.conftest import valid_listing, walk_steps
+from tests.listings.conftest import form_fields, post_decision, valid_listing, walk_steps
 
 
 def test_only_moderators_reach_moderate(client, owner, signed_in):
@@ -43,11 +43,11 @@ def test_rejection_needs_a_reason_that_is_mailed_to_the_owner(app, db_session, o
     clinic = listings.create_listing(db_session, owner.id, valid_listing())
     mod = signed_in(moderator)
     path = f"/moderate/listings/{clinic.id}"
-    response = post_form(mod, f"{path}/reject", {"reason": ""}, form_path=path)
+    response = post_decision(mod, f"{path}/reject", {"reason": ""}, page=path)
     assert response.status_code == 302
     db_session.expire_all()
     assert db_session.get(Clinic, clinic.id).status == "pending"
-    post_form(mod, f"{path}/reject", {"reason": "The NPI belongs to another clinic."}, form_path=path)
+    post_decision(mod, f"{path}/reject", {"reason": "The NPI belongs to another clinic."}, page=path)
     db_session.expire_all()
     assert db_session.get(Clinic, clinic.id).status == "rejected"
     (message,) = [m for m in outbox_messages(app) if m["To"] == owner.email]
@@ -60,7 +60,7 @@ def test_revision_approval_and_rejection_through_the_page(app, db_session, owner
     result = listings.edit_listing(db_session, clinic.id, owner.id, clinic.version, valid_listing(npi="1000000020"))
     mod = signed_in(moderator)
     path = f"/moderate/listings/{clinic.id}"
-    post_form(mod, f"/moderate/revisions/{result.revision.id}/approve", {}, form_path=path)
+    post_decision(mod, f"/moderate/revisions/{result.revision.id}/approve", page=path)
     db_session.expire_all()
     clinic = db_session.get(Clinic, clinic.id)
     assert clinic.npi == "1000000020"
@@ -175,7 +175,7 @@ def test_the_whole_journey(app, client, db_session, moderator, signed_in):
     # A moderator approves it ...
     mod = signed_in(moderator)
     path = f"/moderate/listings/{clinic.id}"
-    assert post_form(mod, f"{path}/approve", {}, form_path=path).status_code == 302
+    assert post_decision(mod, f"{path}/approve", page=path).status_code == 302
     # ... and patients find it.
     found = client.get("/api/v1/clinics", query_string={"location": "78701"}).get_json()
     assert [r["name"] for r in found["results"]] == ["Harbor Rivera KAP"]
@@ -197,3 +197,45 @@ def test_pending_rejected_and_archived_listings_are_never_public(client, db_sess
     assert client.get("/clinics/archived-one").status_code == 404
     page = client.get("/search", query_string={"location": "TX"}).get_data(as_text=True)
     assert "Pending One" not in page and "Rejected One" not in page and "Archived One" not in page
+
+
+def test_a_change_edited_since_the_moderator_opened_it_is_refused_and_the_new_diff_shown(
+        app, db_session, owner, moderator, signed_in):
+    clinic = listings.approve_listing(db_session, listings.create_listing(db_session, owner.id, valid_listing()).id,
+                                      moderator.id)
+    result = listings.edit_listing(db_session, clinic.id, owner.id, clinic.version, valid_listing(phone="(512) 555-0101"))
+    mod = signed_in(moderator)
+    path = f"/moderate/listings/{clinic.id}"
+    approve = f"/moderate/revisions/{result.revision.id}/approve"
+    opened = mod.get(path).get_data(as_text=True)
+    assert "+15125550101" in opened
+    # The owner edits again while the moderator reads: the one pending revision is rewritten.
+    db_session.expire_all()
+    listings.edit_listing(db_session, clinic.id, owner.id, db_session.get(Clinic, clinic.id).version,
+                          valid_listing(phone="(512) 555-0199"))
+    response = mod.post(approve, data=form_fields(opened, approve))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "This change was edited since you opened it" in page
+    row = re.search(r'<th scope="row">phone</th><td class="old">(.*?)</td><td class="new">(.*?)</td>', page)
+    assert row and row.groups() == ("+15125550100", "+15125550199")
+    db_session.expire_all()
+    assert db_session.get(Clinic, clinic.id).phone == "+15125550100"  # nothing unseen was published
+    # Rejecting from the stale page is refused too, and the reason typed is kept.
+    reject = f"/moderate/revisions/{result.revision.id}/reject"
+    response = mod.post(reject, data={**form_fields(opened, reject), "reason": "Call us first."})
+    assert response.status_code == 409 and "Call us first.</textarea>" in response.get_data(as_text=True)
+    # From the page that shows the new number, approval publishes it.
+    assert post_decision(mod, approve, page=path).status_code == 302
+    db_session.expire_all()
+    assert db_session.get(Clinic, clinic.id).phone == "+15125550199"
+
+
+def test_a_decision_without_the_version_seen_is_refused(db_session, owner, moderator, signed_in):
+    clinic = listings.create_listing(db_session, owner.id, valid_listing())
+    mod = signed_in(moderator)
+    path = f"/moderate/listings/{clinic.id}"
+    response = post_form(mod, f"{path}/approve", {}, form_path=path)
+    assert response.status_code == 409
+    db_session.expire_all()
+    assert db_session.get(Clinic, clinic.id).status == "pending"

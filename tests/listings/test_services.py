@@ -373,3 +373,40 @@ def test_a_listing_without_a_website_is_claimed_through_a_moderator(db_session, 
     assert err.value.reason == "claim_needs_moderator"
     claim, token = listings.start_claim(db_session, "no-site-austin", owner.id, note="Call me at the clinic")
     assert claim.method == "moderator" and token is None
+
+
+def test_a_revision_edited_after_the_moderator_saw_it_is_not_approved(db_session, owner, moderator):
+    clinic = published(db_session, owner, moderator)
+    first = listings.edit_listing(db_session, clinic.id, owner.id, clinic.version, valid_listing(phone="(512) 555-0101"))
+    seen = first.revision.version  # what the moderator's page shows
+    listings.edit_listing(db_session, clinic.id, owner.id, reload(db_session, clinic.id).version,
+                          valid_listing(phone="(512) 555-0199"))
+    with pytest.raises(Conflict) as err:
+        listings.approve_revision(db_session, first.revision.id, moderator.id, expected_version=seen)
+    assert err.value.reason == "changed_since_seen"
+    with pytest.raises(Conflict):
+        listings.reject_revision(db_session, first.revision.id, moderator.id, "no", expected_version=seen)
+    assert reload(db_session, clinic.id).phone == "+15125550100"
+    revision = db_session.get(ListingRevision, first.revision.id)
+    assert revision.status == "pending" and revision.changes["phone"]["new"] == "+15125550199"
+    listings.approve_revision(db_session, revision.id, moderator.id, expected_version=revision.version)
+    assert reload(db_session, clinic.id).phone == "+15125550199"
+
+
+def test_an_edit_that_leaves_the_waiting_changes_as_they_were_keeps_the_revision_version(db_session, owner, moderator):
+    clinic = published(db_session, owner, moderator)
+    first = listings.edit_listing(db_session, clinic.id, owner.id, clinic.version, valid_listing(phone="(512) 555-0101"))
+    seen = first.revision.version
+    listings.edit_listing(db_session, clinic.id, owner.id, reload(db_session, clinic.id).version,
+                          valid_listing(phone="(512) 555-0101", description="Only the description moved."))
+    listings.approve_revision(db_session, first.revision.id, moderator.id, expected_version=seen)
+    assert reload(db_session, clinic.id).phone == "+15125550101"
+
+
+def test_a_new_listing_edited_after_the_moderator_saw_it_is_not_published(db_session, owner, moderator):
+    clinic = submit(db_session, owner)
+    seen = clinic.version
+    listings.edit_listing(db_session, clinic.id, owner.id, seen, valid_listing(phone="(512) 555-0199"))
+    with pytest.raises(Conflict):
+        listings.approve_listing(db_session, clinic.id, moderator.id, expected_version=seen)
+    assert reload(db_session, clinic.id).status == "pending"

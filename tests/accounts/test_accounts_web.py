@@ -1,6 +1,8 @@
 """Sign-up, confirmation, sign-in, reset and password change through the real pages."""
 import re
 
+import pytest
+
 from sqlalchemy import select, update
 
 from fixtures.accounts import DEFAULT_PASSWORD, csrf_token, mail_links, outbox_messages, post_form, sign_in
@@ -225,3 +227,23 @@ def test_a_post_without_csrf_token_is_refused_and_stores_nothing(client, db_sess
     assert client.get("/account/").status_code == 302
     assert client.post("/account/reset", data={"email": "owner@clinic.example"}).status_code == 400
     assert db_session.execute(select(AccountToken)).scalars().all() == []
+
+
+@pytest.mark.parametrize("path", ["/owner/", "/account/password", "/", "/about"])
+def test_every_signed_in_page_carries_sign_out_and_the_account_link(client, make_user, login, path):
+    make_user(email="owner@clinic.example")
+    login(client, "owner@clinic.example")
+    page = client.get(path).get_data(as_text=True)
+    form = re.search(r'<form method="post" action="/account/sign-out"[^>]*>(.*?)</form>', page, re.S)
+    assert form, f"no sign-out form on {path}"
+    assert 'name="csrf_token"' in form.group(1)
+    assert 'href="/account/"' in page
+
+    response = client.post("/account/sign-out", data={"csrf_token": csrf_token(client, path)})
+    assert response.status_code == 302
+    assert client.get("/account/").status_code == 302  # signed out: sent to sign in
+
+
+def test_visitors_see_no_sign_out_control(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "/account/sign-out" not in page

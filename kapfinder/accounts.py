@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from confusable_homoglyphs import confusables
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +22,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import write_transaction
 from .errors import InvalidParameter, KapfinderError
+from .listing_rules import has_line_control
 from .models import AccountToken, User, utcnow
 from .models.user import ROLES
 
@@ -56,7 +59,9 @@ class WrongPassword(InvalidParameter):
 # ---------------------------------------------------------------- passwords and addresses
 
 def normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The comparison key of an address, also what is stored: Unicode NFKC (so a full-width
+    ``ｏｗｎｅｒ@example.com`` is ``owner@example.com``), trimmed, case-folded."""
+    return unicodedata.normalize("NFKC", email or "").strip().casefold()
 
 
 @lru_cache(maxsize=1)
@@ -198,10 +203,18 @@ def create_user(session: Session, email: str, password: str, role: str = "owner"
 
 
 def _check_email(email: str) -> None:
+    """Refuses what no address should hold: control, bidi and zero-width characters, and a part
+    that mixes scripts with look-alike letters (``оwner`` with a Cyrillic ``о``), which could only
+    serve to pass for another account. Single-script addresses in any script (``josé``, ``用户``) pass."""
     if not email:
         raise InvalidParameter("email", "required")
     if len(email) > MAX_EMAIL or "@" not in email.strip("@") or any(c.isspace() for c in email):
         raise InvalidParameter("email", "invalid_email")
+    if has_line_control(email):
+        raise InvalidParameter("email", "control_character")
+    local, _, domain = email.rpartition("@")
+    if any(confusables.is_dangerous(part) for part in (local, *domain.split("."))):
+        raise InvalidParameter("email", "confusable_email")
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,9 @@ def account_message(err: KapfinderError) -> str:
         "password_is_email": _("Don't use your email address as your password."),
         "wrong_password": _("That is not your current password."),
         "invalid_email": _("Enter an email address like name@example.com."),
+        "control_character": _("This address holds invisible or control characters. Type it again."),
+        "confusable_email": _("This address mixes letters of different alphabets that look alike "
+                              "(such as a Cyrillic ‘о’ among Latin letters). Type it again."),
         "required": _("This field is required."),
         "email_taken": _("There is already an account with this email address."),
         "invalid_token": _("This link has expired or was already used. Ask for a new one."),

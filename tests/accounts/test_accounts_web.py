@@ -247,3 +247,32 @@ def test_every_signed_in_page_carries_sign_out_and_the_account_link(client, make
 def test_visitors_see_no_sign_out_control(client):
     page = client.get("/").get_data(as_text=True)
     assert "/account/sign-out" not in page
+
+
+def test_a_full_width_address_is_the_same_account(app, client, make_user, db_session):
+    make_user(email="owner@example.com")
+    response = post_form(client, "/account/sign-up", {"email": "ｏｗｎｅｒ@example.com", "password": "a quiet lake at dawn",
+                                                      "confirm": "a quiet lake at dawn"})
+    assert response.status_code == 200
+    assert len(db_session().execute(select(User)).scalars().all()) == 1
+    assert sign_in(client, "ＯＷＮＥＲ@EXAMPLE.COM").status_code == 302  # signs in to the one account
+
+
+@pytest.mark.parametrize("email", ["оwner@example.com",  # a Cyrillic о among Latin letters
+                                   "owner\u200b@example.com", "owner\u202e@example.com"])
+def test_look_alike_and_invisible_addresses_are_refused_next_to_the_field(client, make_user, db_session, email):
+    make_user(email="owner@example.com")
+    response = post_form(client, "/account/sign-up", {"email": email, "password": "a quiet lake at dawn",
+                                                      "confirm": "a quiet lake at dawn"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Type it again" in page or "Enter an email address" in page
+    assert len(db_session().execute(select(User)).scalars().all()) == 1
+
+
+@pytest.mark.parametrize("email", ["josé@clinic.example", "用户@例子.广告"])
+def test_addresses_in_one_real_script_still_sign_up(client, db_session, email):
+    response = post_form(client, "/account/sign-up", {"email": email, "password": "a quiet lake at dawn",
+                                                      "confirm": "a quiet lake at dawn"})
+    assert response.status_code == 200
+    assert db_session().execute(select(User)).scalar_one().email == email

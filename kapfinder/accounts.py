@@ -7,6 +7,7 @@ Tokens are random, handed to the caller once, and stored only as a SHA-256 hash.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -29,7 +30,17 @@ from .models.user import ROLES
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # scrypt over megabytes of "password" would be a cheap way to burn our CPU
 MAX_EMAIL = 254
-COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt"
+#: 30,000 common passwords from zxcvbn (MIT) and a few more: see data/passwords/README.md.
+COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "passwords" / "common-passwords.txt"
+#: The words an attacker would try first on this site, refused alone, together, or with digits and
+#: symbols around them (``ketamine123``, ``Kapfinder!``, ``k3tamin3``, ``ketamine therapy``).
+SITE_WORDS = ("kapfinder", "kap", "ketamine", "esketamine", "arketamine", "ketalar", "ketaset", "spravato",
+              "ketamineclinic", "psychotherapy", "psychedelic", "psychedelics", "therapy", "therapist",
+              "clinic", "clinics", "treatment", "infusion", "depression")
+_SITE_WORDS = re.compile("(?:" + "|".join(sorted(SITE_WORDS, key=len, reverse=True)) + ")+")
+_LEET = str.maketrans("013457@$!", "oieastasi")
+_SYMBOLS = "!@#$%^&*()_+-=.,?~ "
+_EDGES = "0123456789" + _SYMBOLS
 
 # How long each kind of link works (DESIGN.md → Accounts and sessions).
 TOKEN_TTL = {
@@ -77,11 +88,21 @@ def password_problem(password: str, email: str | None = None) -> str | None:
     if len(password) > MAX_PASSWORD:
         return "password_too_long"
     lowered = password.strip().lower()
-    if lowered in common_passwords():
+    if lowered in common_passwords() or _is_site_word(lowered):
         return "password_common"
     if email and lowered == normalise_email(email):
         return "password_is_email"
     return None
+
+
+def _is_site_word(lowered: str) -> bool:
+    """Whether a password is the site's own words with at most digits, symbols and look-alike
+    digits around them, or a common password with digits and symbols added at its ends."""
+    squeezed = "".join(lowered.split())
+    for core in (squeezed.strip(_EDGES), squeezed.strip(_SYMBOLS).translate(_LEET).strip(_EDGES)):
+        if core and (_SITE_WORDS.fullmatch(core) or (len(core) >= 4 and core in common_passwords())):
+            return True
+    return False
 
 
 def check_new_password(password: str, email: str | None = None, field: str = "password") -> None:

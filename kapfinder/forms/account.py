@@ -64,6 +64,12 @@ class ChangePasswordForm(FlaskForm):
         render_kw={"autocomplete": "new-password"})
 
 
+class ConfirmEmailForm(FlaskForm):
+    """The button on the page a confirmation link opens: the token travels in a POST."""
+
+    token = HiddenField()
+
+
 class SignOutForm(FlaskForm):
     """Only the CSRF token: signing out is a POST so no other site can sign you out."""
 

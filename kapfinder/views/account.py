@@ -16,8 +16,8 @@ from ..auth import (account_rate_key, end_session, external_url, init_auth, log_
                     start_session)
 from ..errors import InvalidParameter
 from ..extensions import db, limiter
-from ..forms.account import (ChangePasswordForm, ResetPasswordForm, ResetRequestForm, SignInForm,
-                             SignOutForm, SignUpForm, add_error)
+from ..forms.account import (ChangePasswordForm, ConfirmEmailForm, ResetPasswordForm, ResetRequestForm,
+                             SignInForm, SignOutForm, SignUpForm, add_error)
 from ..mail import MailError, send_mail
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -96,10 +96,22 @@ def sign_up():
     return render_template("account/check_mail.html", purpose="sign_up")
 
 
-@bp.get("/confirm")
+@bp.route("/confirm", methods=["GET", "POST"])
 def confirm():
+    """The link in the mail opens a page with one button; only its POST uses the link up, so a mail
+    scanner that follows links (a GET) confirms nothing and spends nothing."""
+    form = ConfirmEmailForm()
+    if request.method == "GET":
+        form.token.data = request.args.get("token", "")
+        try:
+            accounts.check_token(db.session(), form.token.data, "confirm")
+        except accounts.InvalidToken:
+            return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+        return _no_referrer(current_app.make_response(render_template("account/confirm.html", form=form)))
+    if not form.validate_on_submit():
+        return _no_referrer(current_app.make_response((render_template("account/confirm.html", form=form), 400)))
     try:
-        user = accounts.confirm_email(db.session(), request.args.get("token", ""))
+        user = accounts.confirm_email(db.session(), form.token.data or "")
     except accounts.InvalidToken:
         log_event("email_confirmation", None, "invalid_link")
         return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))

@@ -40,11 +40,16 @@ def test_sign_up_confirm_and_sign_in(app, client, db_session):
     assert len(outbox_messages(app)) == 2
     link = mail_links(outbox_messages(app)[-1])[0]
 
-    landing = client.get(link.replace("http://kapfinder.test", ""))
+    path = link.replace("http://kapfinder.test", "")
+    landing = client.get(path)
     assert landing.status_code == 200
     assert landing.headers["Referrer-Policy"] == "no-referrer"
-    assert "confirmed" in landing.get_data(as_text=True)
-    again = client.get(link.replace("http://kapfinder.test", ""))
+    token = path.split("token=")[1]
+    done = client.post("/account/confirm", data={"token": token, "csrf_token": csrf_token(client, path)})
+    assert done.status_code == 200
+    assert done.headers["Referrer-Policy"] == "no-referrer"
+    assert "confirmed" in done.get_data(as_text=True)
+    again = client.get(path)
     assert again.status_code == 400
     assert again.headers["Referrer-Policy"] == "no-referrer"
     assert "no longer works" in again.get_data(as_text=True)
@@ -276,3 +281,36 @@ def test_addresses_in_one_real_script_still_sign_up(client, db_session, email):
                                                       "confirm": "a quiet lake at dawn"})
     assert response.status_code == 200
     assert db_session().execute(select(User)).scalar_one().email == email
+
+
+def test_opening_the_confirmation_link_confirms_nothing_until_the_button_is_pressed(app, client, db_session):
+    post_form(client, "/account/sign-up", {"email": "new@clinic.example", "password": "a fine new passphrase",
+                                           "confirm": "a fine new passphrase"})
+    (link,) = mail_links(outbox_messages(app)[-1])
+    path = link.replace("http://kapfinder.test", "")
+    scanner = app.test_client()  # a mail scanner follows the link, twice
+    for _ in range(2):
+        page = scanner.get(path)
+        assert page.status_code == 200
+        assert "Confirm my email address" in page.get_data(as_text=True)
+    user = db_session().execute(select(User).where(User.email == "new@clinic.example")).scalar_one()
+    assert not user.is_confirmed
+    assert sign_in(client, "new@clinic.example", "a fine new passphrase").status_code == 200  # not yet
+
+    # The owner's own click still works: the page's button confirms.
+    link = mail_links(outbox_messages(app)[-1])[0]  # signing in unconfirmed mailed a fresh link
+    path = link.replace("http://kapfinder.test", "")
+    token = path.split("token=")[1]
+    done = post_form(client, "/account/confirm", {"token": token}, form_path=path)
+    assert "Email address confirmed" in done.get_data(as_text=True)
+    assert sign_in(client, "new@clinic.example", "a fine new passphrase").status_code == 302
+
+
+def test_confirming_needs_the_csrf_token(app, client, db_session):
+    post_form(client, "/account/sign-up", {"email": "new@clinic.example", "password": "a fine new passphrase",
+                                           "confirm": "a fine new passphrase"})
+    (link,) = mail_links(outbox_messages(app)[-1])
+    token = link.split("token=")[1]
+    assert client.post("/account/confirm", data={"token": token}).status_code == 400
+    user = db_session().execute(select(User).where(User.email == "new@clinic.example")).scalar_one()
+    assert not user.is_confirmed

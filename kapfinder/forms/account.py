@@ -3,6 +3,7 @@ these forms check presence and shape, the service the rest."""
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField
@@ -37,8 +38,14 @@ class SignInForm(FlaskForm):
     email = EmailField(_l("Email address"), validators=EMAIL_VALIDATORS, render_kw={"autocomplete": "username"})
     password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Enter your password."))],
                              render_kw={"autocomplete": "current-password"})
-    remember = BooleanField(_l("Keep me signed in on this device for 14 days"))
+    remember = BooleanField(_l("Keep me signed in on this device"))
     next = HiddenField()
+
+    def __init__(self, *args, remember_days: int = 14, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The label names the period this site is configured with (KAPFINDER_REMEMBER_DAYS).
+        self.remember.label.text = ngettext("Keep me signed in on this device for %(num)d day",
+                                            "Keep me signed in on this device for %(num)d days", remember_days)
 
 
 class ResetRequestForm(FlaskForm):

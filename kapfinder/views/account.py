@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
 from .. import accounts
-from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, safe_next,
+from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, remember_for, safe_next,
                     start_session)
 from ..errors import InvalidParameter
 from ..extensions import db, limiter
@@ -123,7 +123,7 @@ def confirm():
 @limiter.limit(SIGN_IN_PER_ADDRESS, key_func=get_remote_address, methods=["POST"])
 @limiter.limit(SIGN_IN_PER_ACCOUNT, key_func=account_rate_key, methods=["POST"])
 def sign_in():
-    form = SignInForm()
+    form = SignInForm(remember_days=remember_for().days)
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
         if current_user.is_authenticated:

@@ -328,3 +328,11 @@ def test_sign_out_deletes_the_remember_cookie_with_the_attributes_it_was_set_wit
     assert "secure" in attributes and "path=/" in attributes
     assert not any(a.startswith("domain=") for a in attributes)
     assert client.get("/account/", base_url=base).status_code != 200
+
+
+def test_the_sign_in_page_names_the_configured_remember_period(app_config, other_app):
+    from datetime import timedelta
+
+    app_config.REMEMBER_COOKIE_DURATION = timedelta(days=7)
+    page = other_app(app_config).test_client().get("/account/sign-in").get_data(as_text=True)
+    assert "Keep me signed in on this device for 7 days" in page

@@ -391,8 +391,8 @@ def describe(err: InvalidParameter) -> str:
         return f"is longer than {p.get('max')} characters ({p.get('length')})"
     if reason == "control_character":
         if field in MULTILINE_TEXT:
-            return "holds a control character or a bidi override (only tabs and line breaks may appear in it)"
-        return "holds a control character, a line break, a bidi override or an invisible character"
+            return "holds a control character (only tabs and line breaks may appear in it)"
+        return "holds a control character or a line break"
     if reason == "unknown_value":
         if field == "at_home_states":
             noun = "US state code"

@@ -336,3 +336,20 @@ def test_the_sign_in_page_names_the_configured_remember_period(app_config, other
     app_config.REMEMBER_COOKIE_DURATION = timedelta(days=7)
     page = other_app(app_config).test_client().get("/account/sign-in").get_data(as_text=True)
     assert "Keep me signed in on this device for 7 days" in page
+
+
+@pytest.mark.parametrize("how", ["password_change", "deactivation"])
+def test_a_copied_remember_cookie_dies_with_a_password_change_or_deactivation(app, client, make_user, db_session,
+                                                                              how):
+    from kapfinder import accounts
+
+    user = make_user(email="owner@clinic.example")
+    sign_in(client, "owner@clinic.example", remember=True)
+    remember = _cookie(client, "remember_token")
+    if how == "password_change":
+        accounts.change_password(db_session(), user.id, DEFAULT_PASSWORD, "an entirely new passphrase")
+    else:
+        accounts.deactivate(db_session(), user.id)
+    thief = app.test_client()
+    thief.set_cookie("remember_token", remember)
+    assert not _signed_in(thief)

@@ -7,12 +7,15 @@ Tokens are random, handed to the caller once, and stored only as a SHA-256 hash.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from confusable_homoglyphs import confusables
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,13 +23,24 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import write_transaction
 from .errors import InvalidParameter, KapfinderError
+from .listing_rules import has_line_control
 from .models import AccountToken, User, utcnow
 from .models.user import ROLES
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # scrypt over megabytes of "password" would be a cheap way to burn our CPU
 MAX_EMAIL = 254
-COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt"
+#: 30,000 common passwords from zxcvbn (MIT) and a few more: see data/passwords/README.md.
+COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "passwords" / "common-passwords.txt"
+#: The words an attacker would try first on this site, refused alone, together, or with digits and
+#: symbols around them (``ketamine123``, ``Kapfinder!``, ``k3tamin3``, ``ketamine therapy``).
+SITE_WORDS = ("kapfinder", "kap", "ketamine", "esketamine", "arketamine", "ketalar", "ketaset", "spravato",
+              "ketamineclinic", "psychotherapy", "psychedelic", "psychedelics", "therapy", "therapist",
+              "clinic", "clinics", "treatment", "infusion", "depression")
+_SITE_WORDS = re.compile("(?:" + "|".join(sorted(SITE_WORDS, key=len, reverse=True)) + ")+")
+_LEET = str.maketrans("013457@$!", "oieastasi")
+_SYMBOLS = "!@#$%^&*()_+-=.,?~ "
+_EDGES = "0123456789" + _SYMBOLS
 
 # How long each kind of link works (DESIGN.md → Accounts and sessions).
 TOKEN_TTL = {
@@ -56,7 +70,9 @@ class WrongPassword(InvalidParameter):
 # ---------------------------------------------------------------- passwords and addresses
 
 def normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The comparison key of an address, also what is stored: Unicode NFKC (so a full-width
+    ``ｏｗｎｅｒ@example.com`` is ``owner@example.com``), trimmed, case-folded."""
+    return unicodedata.normalize("NFKC", email or "").strip().casefold()
 
 
 @lru_cache(maxsize=1)
@@ -72,11 +88,21 @@ def password_problem(password: str, email: str | None = None) -> str | None:
     if len(password) > MAX_PASSWORD:
         return "password_too_long"
     lowered = password.strip().lower()
-    if lowered in common_passwords():
+    if lowered in common_passwords() or _is_site_word(lowered):
         return "password_common"
     if email and lowered == normalise_email(email):
         return "password_is_email"
     return None
+
+
+def _is_site_word(lowered: str) -> bool:
+    """Whether a password is the site's own words with at most digits, symbols and look-alike
+    digits around them, or a common password with digits and symbols added at its ends."""
+    squeezed = "".join(lowered.split())
+    for core in (squeezed.strip(_EDGES), squeezed.strip(_SYMBOLS).translate(_LEET).strip(_EDGES)):
+        if core and (_SITE_WORDS.fullmatch(core) or (len(core) >= 4 and core in common_passwords())):
+            return True
+    return False
 
 
 def check_new_password(password: str, email: str | None = None, field: str = "password") -> None:
@@ -198,10 +224,18 @@ def create_user(session: Session, email: str, password: str, role: str = "owner"
 
 
 def _check_email(email: str) -> None:
+    """Refuses what no address should hold: control, bidi and zero-width characters, and a part
+    that mixes scripts with look-alike letters (``оwner`` with a Cyrillic ``о``), which could only
+    serve to pass for another account. Single-script addresses in any script (``josé``, ``用户``) pass."""
     if not email:
         raise InvalidParameter("email", "required")
     if len(email) > MAX_EMAIL or "@" not in email.strip("@") or any(c.isspace() for c in email):
         raise InvalidParameter("email", "invalid_email")
+    if has_line_control(email):
+        raise InvalidParameter("email", "control_character")
+    local, _, domain = email.rpartition("@")
+    if any(confusables.is_dangerous(part) for part in (local, *domain.split("."))):
+        raise InvalidParameter("email", "confusable_email")
 
 
 @dataclass(frozen=True)

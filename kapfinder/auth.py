@@ -2,10 +2,12 @@
 ``moderator_required``, safe ``next`` targets and links built from BASE_URL.
 
 Sessions (DESIGN.md → Accounts and sessions):
-- the session and remember cookies carry ``<account id>:<nonce>``; the nonce lives on the account
-  and is checked on every request, so rotating it (sign-out, password change, reset, deactivation)
-  voids every copy of every cookie of that account;
-- a session ends after 60 idle minutes and 24 hours in all; "remember me" lasts 14 days at most;
+- the session and remember cookies carry ``<account id>:<nonce>:<signed-in at>``; the nonce lives on
+  the account and is checked on every request, so rotating it (sign-out, password change, reset,
+  deactivation) voids every copy of every cookie of that account;
+- a session ends after 60 idle minutes and 24 hours in all; "remember me" lasts 14 days
+  (``KAPFINDER_REMEMBER_DAYS``, 30 at most), counted from the sign-in written into the cookie, so a
+  copied cookie dies on time whatever expiry the copy claims;
 - pages seen while signed in are ``Cache-Control: no-store`` and ``Vary: Cookie``.
 """
 from __future__ import annotations
@@ -31,7 +33,8 @@ from .web import json_error, wants_json
 
 SESSION_IDLE = timedelta(minutes=60)
 SESSION_MAX = timedelta(hours=24)
-REMEMBER_FOR = timedelta(days=14)
+REMEMBER_FOR = timedelta(days=14)  # the default; REMEMBER_COOKIE_DURATION, at most REMEMBER_MAX
+REMEMBER_MAX = timedelta(days=30)
 SEEN_RESOLUTION = 60  # seconds: how stale the "last seen" stamp may get before it is rewritten
 
 auth_log = logging.getLogger("kapfinder.auth")
@@ -78,8 +81,11 @@ def _refused_log_extra() -> dict[str, Any]:
 def start_session(user, remember: bool = False) -> None:
     """Sign in with a brand-new session (nothing from the anonymous one carries over)."""
     session.clear()
-    login_user(user, remember=remember, duration=REMEMBER_FOR, fresh=True)
+    login_user(user, remember=remember, duration=remember_for(), fresh=True)
     now = int(time.time())
+    # The sign-in time travels with the id and nonce, into the remember cookie too: _load_user
+    # refuses a cookie older than the remember period, whatever its Expires attribute said.
+    session["_user_id"] = f"{user.get_id()}:{now}"
     session["_auth_at"] = now
     session["_seen_at"] = now
 
@@ -119,8 +125,21 @@ def _enforce_session_limits() -> None:
             session.clear()
 
 
+def remember_for() -> timedelta:
+    configured = current_app.config.get("REMEMBER_COOKIE_DURATION") or REMEMBER_FOR
+    if isinstance(configured, int):
+        configured = timedelta(seconds=configured)
+    return min(configured, REMEMBER_MAX)
+
+
 def _load_user(session_id: str):
-    return accounts.load_session_user(db.session(), session_id)
+    # "<id>:<nonce>:<signed-in at>"; anything else (an older cookie's "<id>:<nonce>") signs nobody in.
+    head, _, signed_in_at = (session_id or "").rpartition(":")
+    if not signed_in_at.isdigit() or ":" not in head:
+        return None
+    if time.time() - int(signed_in_at) > remember_for().total_seconds():
+        return None
+    return accounts.load_session_user(db.session(), head)
 
 
 # ---------------------------------------------------------------- access control
@@ -199,7 +218,8 @@ def account_rate_key() -> str:
 # ---------------------------------------------------------------- set-up
 
 def init_auth(app: Flask) -> None:
-    app.config["REMEMBER_COOKIE_DURATION"] = REMEMBER_FOR
+    app.config.setdefault("REMEMBER_COOKIE_DURATION", REMEMBER_FOR)
+    app.config["REMEMBER_COOKIE_DURATION"] = min(app.config["REMEMBER_COOKIE_DURATION"], REMEMBER_MAX)
     app.config["REMEMBER_COOKIE_REFRESH_EACH_REQUEST"] = False
     # The signed cookie's own age limit backs up the server-side 24-hour check.
     app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_MAX

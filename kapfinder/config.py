@@ -88,7 +88,8 @@ class Config:
         # A Redis outage degrades limits to this process instead of failing every limited request.
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=24)
-        self.REMEMBER_COOKIE_DURATION = timedelta(days=14)
+        # "Remember me": 14 days unless KAPFINDER_REMEMBER_DAYS says otherwise, never more than 30.
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=_int("KAPFINDER_REMEMBER_DAYS", 14))
         self.WTF_CSRF_TIME_LIMIT = None
         self.BABEL_DEFAULT_LOCALE = "en"
         self.SESSION_COOKIE_NAME = "__Host-session"
@@ -112,6 +113,8 @@ class Config:
                               f"(e.g. 64 random hex digits). Make one with {MAKE_KEY}")
         if self.DEBUG or _env("FLASK_DEBUG", "0") not in ("0", "false", "False"):
             raise ConfigError("Refusing to run in production with debug on.")
+        if not timedelta(days=1) <= self.REMEMBER_COOKIE_DURATION <= timedelta(days=30):
+            raise ConfigError("KAPFINDER_REMEMBER_DAYS must be between 1 and 30.")
 
 
 class ProductionConfig(Config):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import unicodedata
 import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -45,8 +46,12 @@ def build_message(config: Any, to: str, subject: str, text: str) -> EmailMessage
 
 def send_mail(config: Any, to: str, subject: str, text: str) -> EmailMessage:
     """Send one plain-text message, or write it to the outbox. Returns the message. Raises MailError."""
-    if any(c in to for c in "\r\n") or any(c in subject for c in "\r\n"):
+    if any(c in to for c in "\r\n"):
         raise MailError("header injection refused")
+    # A subject is built from data (a listing's name): a line break in it must neither split the
+    # header nor lose the mail, so control characters become spaces.
+    subject = " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+                               for c in subject).split())
     message = build_message(config, to, subject, text)
     smtp_url = _get(config, "SMTP_URL")
     if smtp_url:

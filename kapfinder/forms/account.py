@@ -3,6 +3,7 @@ these forms check presence and shape, the service the rest."""
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField
@@ -37,8 +38,14 @@ class SignInForm(FlaskForm):
     email = EmailField(_l("Email address"), validators=EMAIL_VALIDATORS, render_kw={"autocomplete": "username"})
     password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Enter your password."))],
                              render_kw={"autocomplete": "current-password"})
-    remember = BooleanField(_l("Keep me signed in on this device for 14 days"))
+    remember = BooleanField(_l("Keep me signed in on this device"))
     next = HiddenField()
+
+    def __init__(self, *args, remember_days: int = 14, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The label names the period this site is configured with (KAPFINDER_REMEMBER_DAYS).
+        self.remember.label.text = ngettext("Keep me signed in on this device for %(num)d day",
+                                            "Keep me signed in on this device for %(num)d days", remember_days)
 
 
 class ResetRequestForm(FlaskForm):
@@ -64,6 +71,12 @@ class ChangePasswordForm(FlaskForm):
         render_kw={"autocomplete": "new-password"})
 
 
+class ConfirmEmailForm(FlaskForm):
+    """The button on the page a confirmation link opens: the token travels in a POST."""
+
+    token = HiddenField()
+
+
 class SignOutForm(FlaskForm):
     """Only the CSRF token: signing out is a POST so no other site can sign you out."""
 
@@ -79,6 +92,9 @@ def account_message(err: KapfinderError) -> str:
         "password_is_email": _("Don't use your email address as your password."),
         "wrong_password": _("That is not your current password."),
         "invalid_email": _("Enter an email address like name@example.com."),
+        "control_character": _("This address holds invisible or control characters. Type it again."),
+        "confusable_email": _("This address mixes letters of different alphabets that look alike "
+                              "(such as a Cyrillic ‘о’ among Latin letters). Type it again."),
         "required": _("This field is required."),
         "email_taken": _("There is already an account with this email address."),
         "invalid_token": _("This link has expired or was already used. Ask for a new one."),

@@ -12,12 +12,12 @@ from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
 from .. import accounts, throttle
-from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, safe_next,
+from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, remember_for, safe_next,
                     start_session)
 from ..errors import InvalidParameter
 from ..extensions import db
-from ..forms.account import (ChangePasswordForm, ResetPasswordForm, ResetRequestForm, SignInForm,
-                             SignOutForm, SignUpForm, add_error)
+from ..forms.account import (ChangePasswordForm, ConfirmEmailForm, ResetPasswordForm, ResetRequestForm,
+                             SignInForm, SignOutForm, SignUpForm, add_error)
 from ..mail import MailError, send_mail
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -105,10 +105,22 @@ def sign_up():
     return render_template("account/check_mail.html", purpose="sign_up")
 
 
-@bp.get("/confirm")
+@bp.route("/confirm", methods=["GET", "POST"])
 def confirm():
+    """The link in the mail opens a page with one button; only its POST uses the link up, so a mail
+    scanner that follows links (a GET) confirms nothing and spends nothing."""
+    form = ConfirmEmailForm()
+    if request.method == "GET":
+        form.token.data = request.args.get("token", "")
+        try:
+            accounts.check_token(db.session(), form.token.data, "confirm")
+        except accounts.InvalidToken:
+            return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+        return _no_referrer(current_app.make_response(render_template("account/confirm.html", form=form)))
+    if not form.validate_on_submit():
+        return _no_referrer(current_app.make_response((render_template("account/confirm.html", form=form), 400)))
     try:
-        user = accounts.confirm_email(db.session(), request.args.get("token", ""))
+        user = accounts.confirm_email(db.session(), form.token.data or "")
     except accounts.InvalidToken:
         log_event("email_confirmation", None, "invalid_link")
         return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
@@ -120,7 +132,7 @@ def confirm():
 @throttle.limit(SIGN_IN_PER_ADDRESS, get_remote_address, scope="sign_in_address")
 @throttle.limit(SIGN_IN_PER_ACCOUNT, account_rate_key, scope="sign_in_account")
 def sign_in():
-    form = SignInForm()
+    form = SignInForm(remember_days=remember_for().days)
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
         if current_user.is_authenticated:

@@ -162,3 +162,13 @@ def test_users_deactivate_ends_the_account(runner, client, make_user, login):
     assert client.get("/account/").status_code == 302
     assert sign_in(client, "owner@clinic.example", DEFAULT_PASSWORD).status_code == 400
     assert runner.invoke(args=["users", "deactivate", "nobody@clinic.example"]).exit_code == 1
+
+
+def test_a_line_break_in_a_subject_is_flattened_not_a_lost_mail(tmp_path):
+    # A subject quotes data (a listing's name): a stray CR must neither split the header nor drop the mail.
+    message = send_mail({"INSTANCE_PATH": str(tmp_path)}, "owner@clinic.example",
+                        "A problem was reported on your listing Calm\rHarbor\r\nBcc: x@evil.example", "Text")
+    assert message["Subject"] == "A problem was reported on your listing Calm Harbor Bcc: x@evil.example"
+    assert message["Bcc"] is None
+    [written] = tmp_path.glob("outbox/*.eml")
+    assert "\nBcc:" not in written.read_text()

@@ -29,6 +29,20 @@ def test_weak_passwords_are_refused_with_a_reason(password, reason):
     assert accounts.password_problem(password, "owner@clinic.example") == reason
 
 
+@pytest.mark.parametrize("password", ["ketamine123", "Ketamine2025!", "k3tamin3!", "KAPFINDER1", "spravato2024",
+                                      "ketamine therapy", "esketamine", "monkey123456", "sunshine2024!",
+                                      "trustno1", "starwars", "michelle1"])
+def test_the_sites_own_words_and_a_real_common_list_are_refused(password):
+    assert accounts.password_problem(password, "owner@clinic.example") == "password_common"
+
+
+def test_the_common_password_list_is_real_and_licensed():
+    assert len(accounts.common_passwords()) >= 10_000
+    folder = accounts.COMMON_PASSWORDS_FILE.parent
+    assert "MIT License" in (folder / "LICENSE").read_text(encoding="utf-8")
+    assert "zxcvbn" in (folder / "README.md").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("password", ["abcdefgx", "lowercase words only", "ALLCAPSNOW", "11112222x", "ünïcödé!"])
 def test_no_composition_rules(password):
     assert accounts.password_problem(password, "owner@clinic.example") is None

@@ -229,3 +229,127 @@ def test_production_cookies_are_secure_host_only_and_prefixed(app_config, make_u
         assert "path=/" in attributes
         assert not any(a.startswith("domain=") for a in attributes)
     assert client.get("/account/", base_url=base).status_code == 200
+
+
+def _later(monkeypatch, days: float) -> None:
+    """Move the clock the server reads forward by ``days``."""
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + days * 86400)
+
+
+@pytest.mark.parametrize("days", [15, 60, 365])
+def test_a_copied_remember_cookie_stops_signing_in_after_the_remember_period(app, client, make_user, monkeypatch,
+                                                                             days):
+    make_user(email="owner@clinic.example")
+    sign_in(client, "owner@clinic.example", remember=True)
+    remember = _cookie(client, "remember_token")
+    _later(monkeypatch, days)
+    thief = app.test_client()
+    thief.set_cookie("remember_token", remember)
+    assert not _signed_in(thief)
+
+
+def test_a_remember_cookie_still_signs_in_within_its_period(app, client, make_user, monkeypatch):
+    make_user(email="owner@clinic.example")
+    sign_in(client, "owner@clinic.example", remember=True)
+    remember = _cookie(client, "remember_token")
+    _later(monkeypatch, 13)
+    laptop = app.test_client()
+    laptop.set_cookie("remember_token", remember)
+    assert _signed_in(laptop)
+
+
+def test_the_remember_period_is_configurable_up_to_30_days(app_config, make_user, other_app, monkeypatch):
+    from datetime import timedelta
+
+    app_config.REMEMBER_COOKIE_DURATION = timedelta(days=3)
+    short = other_app(app_config)
+    make_user(email="owner@clinic.example")
+    client = short.test_client()
+    sign_in(client, "owner@clinic.example", remember=True)
+    remember = _cookie(client, "remember_token")
+    _later(monkeypatch, 4)
+    thief = short.test_client()
+    thief.set_cookie("remember_token", remember)
+    assert not _signed_in(thief)
+
+    monkeypatch.undo()
+    app_config.REMEMBER_COOKIE_DURATION = timedelta(days=365)
+    long = other_app(app_config)
+    client = long.test_client()
+    response = sign_in(client, "owner@clinic.example", remember=True)
+    header = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("remember_token="))
+    from email.utils import parsedate_to_datetime
+    expires = parsedate_to_datetime(header.split("Expires=")[1].split(";")[0])
+    assert expires.timestamp() - time.time() <= 30 * 86400 + 60
+    remember = _cookie(client, "remember_token")
+    _later(monkeypatch, 31)
+    thief = long.test_client()
+    thief.set_cookie("remember_token", remember)
+    assert not _signed_in(thief)
+
+
+def test_production_refuses_a_remember_period_over_30_days(monkeypatch):
+    from kapfinder.config import ConfigError, ProductionConfig
+
+    monkeypatch.setenv("KAPFINDER_REMEMBER_DAYS", "60")
+    config = ProductionConfig()
+    config.SECRET_KEY = "x" * 64
+    with pytest.raises(ConfigError):
+        config.check()
+
+
+def test_sign_out_deletes_the_remember_cookie_with_the_attributes_it_was_set_with(app_config, make_user,
+                                                                                   other_app):
+    import re
+
+    from kapfinder.config import ProductionConfig
+
+    production = ProductionConfig()
+    for key in ("SESSION_COOKIE_NAME", "SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_NAME", "REMEMBER_COOKIE_SECURE",
+                "PREFERRED_URL_SCHEME"):
+        setattr(app_config, key, getattr(production, key))
+    app = other_app(app_config)
+    make_user(email="owner@clinic.example")
+    client = app.test_client()
+    base = "https://kapfinder.test"
+    headers = {"Referer": base + "/account/"}
+    sign_in_headers = {"Referer": base + "/account/sign-in"}
+    page = client.get("/account/sign-in", base_url=base).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/account/sign-in", base_url=base, headers=sign_in_headers,
+                data={"email": "owner@clinic.example", "password": DEFAULT_PASSWORD, "remember": "y",
+                      "csrf_token": token})
+    response = post_form(client, "/account/sign-out", form_path="/account/", base_url=base, headers=headers)
+    assert response.status_code == 302
+    deletion = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("__Host-remember="))
+    attributes = [a.strip().lower() for a in deletion.split(";")[1:]]
+    assert "max-age=0" in attributes
+    assert "secure" in attributes and "path=/" in attributes
+    assert not any(a.startswith("domain=") for a in attributes)
+    assert client.get("/account/", base_url=base).status_code != 200
+
+
+def test_the_sign_in_page_names_the_configured_remember_period(app_config, other_app):
+    from datetime import timedelta
+
+    app_config.REMEMBER_COOKIE_DURATION = timedelta(days=7)
+    page = other_app(app_config).test_client().get("/account/sign-in").get_data(as_text=True)
+    assert "Keep me signed in on this device for 7 days" in page
+
+
+@pytest.mark.parametrize("how", ["password_change", "deactivation"])
+def test_a_copied_remember_cookie_dies_with_a_password_change_or_deactivation(app, client, make_user, db_session,
+                                                                              how):
+    from kapfinder import accounts
+
+    user = make_user(email="owner@clinic.example")
+    sign_in(client, "owner@clinic.example", remember=True)
+    remember = _cookie(client, "remember_token")
+    if how == "password_change":
+        accounts.change_password(db_session(), user.id, DEFAULT_PASSWORD, "an entirely new passphrase")
+    else:
+        accounts.deactivate(db_session(), user.id)
+    thief = app.test_client()
+    thief.set_cookie("remember_token", remember)
+    assert not _signed_in(thief)

@@ -1,6 +1,8 @@
 """Sign-up, confirmation, sign-in, reset and password change through the real pages."""
 import re
 
+import pytest
+
 from sqlalchemy import select, update
 
 from fixtures.accounts import DEFAULT_PASSWORD, csrf_token, mail_links, outbox_messages, post_form, sign_in
@@ -38,11 +40,16 @@ def test_sign_up_confirm_and_sign_in(app, client, db_session):
     assert len(outbox_messages(app)) == 2
     link = mail_links(outbox_messages(app)[-1])[0]
 
-    landing = client.get(link.replace("http://kapfinder.test", ""))
+    path = link.replace("http://kapfinder.test", "")
+    landing = client.get(path)
     assert landing.status_code == 200
     assert landing.headers["Referrer-Policy"] == "no-referrer"
-    assert "confirmed" in landing.get_data(as_text=True)
-    again = client.get(link.replace("http://kapfinder.test", ""))
+    token = path.split("token=")[1]
+    done = client.post("/account/confirm", data={"token": token, "csrf_token": csrf_token(client, path)})
+    assert done.status_code == 200
+    assert done.headers["Referrer-Policy"] == "no-referrer"
+    assert "confirmed" in done.get_data(as_text=True)
+    again = client.get(path)
     assert again.status_code == 400
     assert again.headers["Referrer-Policy"] == "no-referrer"
     assert "no longer works" in again.get_data(as_text=True)
@@ -225,3 +232,85 @@ def test_a_post_without_csrf_token_is_refused_and_stores_nothing(client, db_sess
     assert client.get("/account/").status_code == 302
     assert client.post("/account/reset", data={"email": "owner@clinic.example"}).status_code == 400
     assert db_session.execute(select(AccountToken)).scalars().all() == []
+
+
+@pytest.mark.parametrize("path", ["/owner/", "/account/password", "/", "/about"])
+def test_every_signed_in_page_carries_sign_out_and_the_account_link(client, make_user, login, path):
+    make_user(email="owner@clinic.example")
+    login(client, "owner@clinic.example")
+    page = client.get(path).get_data(as_text=True)
+    form = re.search(r'<form method="post" action="/account/sign-out"[^>]*>(.*?)</form>', page, re.S)
+    assert form, f"no sign-out form on {path}"
+    assert 'name="csrf_token"' in form.group(1)
+    assert 'href="/account/"' in page
+
+    response = client.post("/account/sign-out", data={"csrf_token": csrf_token(client, path)})
+    assert response.status_code == 302
+    assert client.get("/account/").status_code == 302  # signed out: sent to sign in
+
+
+def test_visitors_see_no_sign_out_control(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "/account/sign-out" not in page
+
+
+def test_a_full_width_address_is_the_same_account(app, client, make_user, db_session):
+    make_user(email="owner@example.com")
+    response = post_form(client, "/account/sign-up", {"email": "ｏｗｎｅｒ@example.com", "password": "a quiet lake at dawn",
+                                                      "confirm": "a quiet lake at dawn"})
+    assert response.status_code == 200
+    assert len(db_session().execute(select(User)).scalars().all()) == 1
+    assert sign_in(client, "ＯＷＮＥＲ@EXAMPLE.COM").status_code == 302  # signs in to the one account
+
+
+@pytest.mark.parametrize("email", ["оwner@example.com",  # a Cyrillic о among Latin letters
+                                   "owner\u200b@example.com", "owner\u202e@example.com"])
+def test_look_alike_and_invisible_addresses_are_refused_next_to_the_field(client, make_user, db_session, email):
+    make_user(email="owner@example.com")
+    response = post_form(client, "/account/sign-up", {"email": email, "password": "a quiet lake at dawn",
+                                                      "confirm": "a quiet lake at dawn"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Type it again" in page or "Enter an email address" in page
+    assert len(db_session().execute(select(User)).scalars().all()) == 1
+
+
+@pytest.mark.parametrize("email", ["josé@clinic.example", "用户@例子.广告"])
+def test_addresses_in_one_real_script_still_sign_up(client, db_session, email):
+    response = post_form(client, "/account/sign-up", {"email": email, "password": "a quiet lake at dawn",
+                                                      "confirm": "a quiet lake at dawn"})
+    assert response.status_code == 200
+    assert db_session().execute(select(User)).scalar_one().email == email
+
+
+def test_opening_the_confirmation_link_confirms_nothing_until_the_button_is_pressed(app, client, db_session):
+    post_form(client, "/account/sign-up", {"email": "new@clinic.example", "password": "a fine new passphrase",
+                                           "confirm": "a fine new passphrase"})
+    (link,) = mail_links(outbox_messages(app)[-1])
+    path = link.replace("http://kapfinder.test", "")
+    scanner = app.test_client()  # a mail scanner follows the link, twice
+    for _ in range(2):
+        page = scanner.get(path)
+        assert page.status_code == 200
+        assert "Confirm my email address" in page.get_data(as_text=True)
+    user = db_session().execute(select(User).where(User.email == "new@clinic.example")).scalar_one()
+    assert not user.is_confirmed
+    assert sign_in(client, "new@clinic.example", "a fine new passphrase").status_code == 200  # not yet
+
+    # The owner's own click still works: the page's button confirms.
+    link = mail_links(outbox_messages(app)[-1])[0]  # signing in unconfirmed mailed a fresh link
+    path = link.replace("http://kapfinder.test", "")
+    token = path.split("token=")[1]
+    done = post_form(client, "/account/confirm", {"token": token}, form_path=path)
+    assert "Email address confirmed" in done.get_data(as_text=True)
+    assert sign_in(client, "new@clinic.example", "a fine new passphrase").status_code == 302
+
+
+def test_confirming_needs_the_csrf_token(app, client, db_session):
+    post_form(client, "/account/sign-up", {"email": "new@clinic.example", "password": "a fine new passphrase",
+                                           "confirm": "a fine new passphrase"})
+    (link,) = mail_links(outbox_messages(app)[-1])
+    token = link.split("token=")[1]
+    assert client.post("/account/confirm", data={"token": token}).status_code == 400
+    user = db_session().execute(select(User).where(User.email == "new@clinic.example")).scalar_one()
+    assert not user.is_confirmed

@@ -62,6 +62,8 @@ def test_owner_registers_submits_moderator_approves_patient_finds(app, make_site
     (link,) = [href for href in mail_links(message) if "/account/confirm" in href]
     assert link.startswith(owner.base)
     page.goto(link)
+    expect(page.locator("h1")).to_contain_text("Confirm your email address")
+    page.get_by_role("button", name="Confirm my email address").click()
     expect(page.locator("h1")).to_contain_text("Email address confirmed")
 
     sign_in(owner, "dr.rivera@harbor-rivera.example", DEFAULT_PASSWORD)

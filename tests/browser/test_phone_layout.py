@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from conftest import sideways_overflow, search_form
+from conftest import search_form, sideways_overflow, sign_in
 
 PHONE_390 = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
@@ -153,3 +153,25 @@ def test_each_chip_removes_its_filter(make_site, new_york_clinics):
     expect(page.locator("#results-heading")).to_have_text("7 clinics near New York, NY")
     page.get_by_role("link", name="Change search").click()
     expect(search_form(page).get_by_label("ZIP code, city or address")).to_be_in_viewport()
+
+
+def test_signed_in_phone_header_keeps_one_row_of_navigation_and_sign_out(make_site, make_user):
+    from fixtures.accounts import DEFAULT_PASSWORD
+
+    make_user(email="owner@clinic.example")
+    site = make_site(viewport=PHONE_390)
+    sign_in(site, "owner@clinic.example", DEFAULT_PASSWORD)
+    site.goto("/owner/")
+    page = site.page
+    header = page.locator(".site-header").bounding_box()
+    assert header["height"] < 110, f"the signed-in header is {header['height']}px tall at 390px"
+    links = page.locator(".site-nav a").all()
+    tops = {round(link.bounding_box()["y"]) for link in links}
+    assert len(tops) == 1, "the navigation wraps onto a second row"
+    sign_out = page.get_by_role("button", name="Sign out")
+    assert sign_out.is_visible()
+    sign_out.click()
+    page.wait_for_load_state()
+    assert "/account/sign-in" in page.url
+    site.goto("/owner/")
+    assert "/account/sign-in" in page.url

@@ -119,6 +119,25 @@ def test_a_one_line_field_holds_no_line_break_tab_or_control_character(db_sessio
     assert fields_in_error(db_session, name=name) == {"name": "control_character"}
 
 
+@pytest.mark.parametrize("char", ["\u202a", "\u202e", "\u2066", "\u2069",  # bidi embeddings, overrides, isolates
+                                  "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])  # zero-width
+def test_one_line_fields_refuse_bidi_overrides_and_invisible_characters(db_session, char):
+    assert fields_in_error(db_session, name=f"Calm{char}Harbor", city=f"Aus{char}tin") == {
+        "name": "control_character", "city": "control_character"}
+
+
+def test_multi_line_text_refuses_bidi_overrides_but_keeps_line_breaks(db_session):
+    assert fields_in_error(db_session, description="Welcome.\nWe are open \u202emorf\u202c today.") == {
+        "description": "control_character"}
+    values = listings.clean_listing(db_session, valid_listing(description="Welcome.\nSee you soon."))
+    assert values["description"] == "Welcome.\nSee you soon."
+
+
+@pytest.mark.parametrize("name", ["Clínica Añil Bienestar", "Café Zoë Wellness", "青山クリニック", "Ørsted Kløver Care"])
+def test_names_keep_real_unicode(db_session, name):
+    assert listings.clean_listing(db_session, valid_listing(name=name))["name"] == name
+
+
 def test_insurance_and_prices_must_be_for_a_service_the_listing_offers(db_session):
     errors = fields_in_error(db_session, offers_evaluation=False,
                              prices=[{"service": "evaluation", "min_usd": 200, "max_usd": 300}])

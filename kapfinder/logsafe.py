@@ -55,3 +55,15 @@ def install() -> None:
         logger = logging.getLogger(name)
         if ESCAPE_CONTROLS not in logger.filters:
             logger.addFilter(ESCAPE_CONTROLS)
+
+
+def redacted_url(url: str | None) -> str | None:
+    """A connection URL fit for a log line: no password."""
+    if not url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy-style URL: keep only the scheme
+        return url.split("://", 1)[0] + "://…"

@@ -29,7 +29,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import throttle
 from .cache import get_cache
-from .logsafe import escape_controls
+from .logsafe import escape_controls, redacted_url
 
 log = logging.getLogger("kapfinder.serving")
 
@@ -39,18 +39,6 @@ _QUERY = re.compile(r"(/[^\s?'\"]*)\?[^\s'\"]*")
 def strip_query_strings(text: str) -> str:
     """``GET /search?location=78701 HTTP/1.1`` → ``GET /search HTTP/1.1``: a patient's search stays out of logs."""
     return _QUERY.sub(r"\1", text)
-
-
-def redacted_url(url: str | None) -> str | None:
-    """A connection URL fit for a log line: no password."""
-    if not url:
-        return url
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy-style URL: keep only the scheme
-        return url.split("://", 1)[0] + "://…"
 
 
 RESPONSE_PREFIX = "kapfinder:response:"

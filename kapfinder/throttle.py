@@ -67,7 +67,7 @@ class RedisCounter:
     def __init__(self, redis_url: str) -> None:
         import redis
 
-        from .serving import redacted_url
+        from .logsafe import redacted_url
 
         self.shared_through = redacted_url(redis_url)
         self._client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy 2.0 models, free of Flask so the core and the CLI can use them directly."""
 from .base import Base, UTCDateTime, utcnow
-from .clinic import (STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice,
+from .clinic import (STALE_AFTER, Clinic, Status, ClinicAtHomeState, ClinicInsurance, ClinicPrice,
                      derived_columns, new_id, unit_vector)
 from .gazetteer import GazetteerPlace, GazetteerZip
 from .user import AccountToken, User
@@ -8,7 +8,7 @@ from .moderation import AuditLog, Claim, ListingRevision, ProblemReport, Reminde
 from .draft import ListingDraft  # noqa: F401
 
 __all__ = [
-    "Base", "UTCDateTime", "utcnow", "STALE_AFTER", "Clinic", "ClinicAtHomeState", "ClinicInsurance",
+    "Base", "UTCDateTime", "utcnow", "STALE_AFTER", "Status", "Clinic", "ClinicAtHomeState", "ClinicInsurance",
     "ClinicPrice", "derived_columns", "new_id", "unit_vector", "GazetteerPlace", "GazetteerZip", "User",
     "AccountToken",
 ]

@@ -6,6 +6,7 @@ alike; the list-valued properties are what the rest of the code reads and writes
 """
 from __future__ import annotations
 
+import enum
 import math
 import uuid
 from datetime import date, datetime, timedelta
@@ -18,7 +19,19 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .. import vocab
 from .base import Base, UTCDateTime, utcnow
 
+#: A confirmation (or a dated fact: coverage row, price) older than this may be out of date.
 STALE_AFTER = timedelta(days=90)
+
+
+class Status(enum.StrEnum):
+    """Where a listing stands (data/vocab/status.json). A ``StrEnum``: stored, compared and
+    serialised as its plain value, so ``Status.PUBLISHED == "published"``."""
+
+    DRAFT = "draft"
+    PENDING = "pending"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    ARCHIVED = "archived"
 
 
 def new_id() -> str:

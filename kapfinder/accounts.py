@@ -23,7 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import write_transaction
 from .errors import InvalidParameter, KapfinderError
-from .listing_rules import has_line_control
+from .listings.rules import has_line_control
 from .models import AccountToken, User, utcnow
 from .models.user import ROLES
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from . import bulk, vocab
 from .bulk import ClinicRows
-from .listing_rules import luhn_check_digit, npi_is_valid  # noqa: F401  (one NPI check for everything)
+from .listings.rules import luhn_check_digit, npi_is_valid  # noqa: F401  (one NPI check for everything)
 from .db import write_transaction
 from .models import STALE_AFTER, Clinic, GazetteerZip, utcnow
 

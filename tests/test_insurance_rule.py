@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from fixtures.clinics import build_clinic
-from kapfinder import coverage, hsds, searchindex, vocab
+from kapfinder import coverage, hsds, vocab
+from kapfinder.search import index as searchindex
 from kapfinder.models import Clinic, utcnow
 from kapfinder.search import _index_filters, filter_conditions, parse_criteria, search
 

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from fixtures.clinics import build_clinic
-from kapfinder import searchindex, vocab
+from kapfinder import vocab
+from kapfinder.search import index as searchindex
 from kapfinder.models import Clinic, utcnow
 from kapfinder.search import parse_criteria, search
 

@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from .. import hsds, vocab
-from ..listing_rules import insurance_key
+from ..listings.rules import insurance_key
 from ..models import Clinic
 from .common import format_number, iso_datetime, parse_date, parse_datetime
 from .records import ClinicRecord, RecordProblems

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import listing_rules as rules
+from ..listings import rules
 from .. import vocab
 from ..models import GazetteerZip
 from .common import Problem

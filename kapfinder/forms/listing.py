@@ -19,7 +19,8 @@ from wtforms import (BooleanField, EmailField, Field, HiddenField, IntegerField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import drafts, vocab
+from .. import vocab
+from ..listings import drafts
 from ..errors import KapfinderError
 from ..listings import DAYS, REPORT_REASONS
 from ..messages import error_message

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 
 from .. import hsds
 from ..extensions import db, limiter
-from ..hsds_openapi import patched_openapi_text
+from ..hsds.openapi import patched_openapi_text
 
 bp = Blueprint("hsds", __name__, url_prefix="/hsds")
 

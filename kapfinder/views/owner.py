@@ -10,7 +10,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import drafts, listings
+from .. import listings
+from ..listings import drafts
 from ..auth import confirmed_required
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db

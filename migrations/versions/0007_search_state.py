@@ -1,6 +1,6 @@
 """search_state: a generation counter that moves with every change to what search reads
 
-The in-memory search index (kapfinder/searchindex.py) keeps a copy of the published clinics'
+The in-memory search index (kapfinder/search/index.py) keeps a copy of the published clinics'
 coordinates and filter columns in each process. It is valid while ``search_state`` says the same
 (epoch, generation) it was built at. Triggers on clinic, clinic_insurance, clinic_price and
 clinic_at_home_state bump the generation in the writing transaction, so no path that changes a

@@ -13,7 +13,7 @@ STEPS = ("basics", "care", "prices", "safety", "review")
 
 def busy_draft(db_session, owner_id: int, clinic_id: str | None = None) -> None:
     """A draft with a mistake on every step, two insurance rows and a second opening time on Monday."""
-    from kapfinder import drafts
+    from kapfinder.listings import drafts
 
     version = None
     if clinic_id is not None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance, response_schema_conformance
 
-from kapfinder.hsds_openapi import official_with_local_refs
+from kapfinder.hsds.openapi import official_with_local_refs
 
 EXAMPLES = 25
 OFFICIAL_OPERATIONS = ["GET /", "GET /services", "GET /services/{id}", "GET /organizations",

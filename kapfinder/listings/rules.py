@@ -16,8 +16,8 @@ import re
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from . import vocab
-from .errors import InvalidParameter
+from .. import vocab
+from ..errors import InvalidParameter
 
 LIST_FIELDS = {
     "methods": vocab.METHODS, "settings": vocab.SETTINGS, "conditions": vocab.CONDITIONS,

@@ -32,10 +32,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import geo, listings, vocab
-from .db import write_transaction
-from .errors import Conflict, InvalidParameter, NotFound
-from .models import Clinic, ListingDraft, utcnow
+from .. import geo, listings, vocab
+from ..db import write_transaction
+from ..errors import Conflict, InvalidParameter, NotFound
+from ..models import Clinic, ListingDraft, utcnow
 
 STEPS = ("basics", "care", "prices", "safety", "review")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {

@@ -19,10 +19,11 @@ from sqlalchemy import and_, case, exists, func, literal_column, not_, or_, sele
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import coverage, geo, searchindex, vocab
+from .. import coverage, geo, vocab
+from . import index as searchindex
 from .cards import ClinicCard, load_cards, load_cards_then
-from .errors import InvalidParameter
-from .models import STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, unit_vector, utcnow
+from ..errors import InvalidParameter
+from ..models import STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, unit_vector, utcnow
 
 MAX_VALUE_LENGTH = 200
 DEFAULT_RADIUS = 25

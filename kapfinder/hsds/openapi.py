@@ -23,9 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import hsds
+from .. import hsds
 
-HSDS_DIR = Path(__file__).parent / "data" / "hsds-3.0"
+HSDS_DIR = Path(__file__).parents[1] / "data" / "hsds-3.0"
 SCHEMA_DIR = HSDS_DIR / "schema"
 OFFICIAL_BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
 TEXT_PATTERN = "^[^\\u0000-\\u001F\\u007F]*$"

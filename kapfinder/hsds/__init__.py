@@ -22,9 +22,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from . import coverage, vocab
-from .errors import InvalidParameter, NotFound, UnknownLocation
-from .models import Clinic
+from .. import coverage, vocab
+from ..errors import InvalidParameter, NotFound, UnknownLocation
+from ..models import Clinic
 
 HSDS_VERSION = "3.0"
 #: The fixed namespace of every kapfinder HSDS id. Never change it: ids are public.
@@ -740,7 +740,7 @@ def _near_postcode(session: Session, q: ListQuery) -> list[tuple[str, bool, floa
     group (at-home programmes serving the ZIP's state, wherever their office is) stays on /search
     and /api/v1, and only its distance matches are kept here.
     """
-    from . import geo, search
+    from .. import geo, search
 
     if geo.lookup_zip(session, q.postcode) is None:
         raise UnknownLocation(q.postcode, field="postcode")

@@ -49,8 +49,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from . import coverage, geo, vocab
-from .db import raw_fetchall
+from .. import coverage, geo, vocab
+from ..db import raw_fetchall
 
 log = logging.getLogger(__name__)
 
@@ -668,9 +668,9 @@ def _build_apart(engine: Engine) -> Snapshot:
     if threading.active_count() == 1 and hasattr(os, "fork"):
         return _build_in_fork(engine)
     url = engine.url.render_as_string(hide_password=False)
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", "from kapfinder.searchindex import build_to_stdout; build_to_stdout()"],
+    done = subprocess.run([sys.executable, "-c", "from kapfinder.search.index import build_to_stdout; build_to_stdout()"],
                           input=url.encode(), capture_output=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"search index: the build process failed: {done.stderr.decode(errors='replace')[-2000:]}")
@@ -681,7 +681,7 @@ def build_to_stdout() -> None:
     """The build process's side of ``_build_apart``: the database URL on stdin, the snapshot on stdout."""
     from sqlalchemy import create_engine
 
-    from .db import configure_engine
+    from ..db import configure_engine
 
     engine = create_engine(sys.stdin.read().strip())
     configure_engine(engine)

@@ -27,16 +27,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import geo, vocab
-from . import listing_rules as rules
-from .db import write_transaction
-from .errors import Conflict, InvalidParameter, NotFound
-from .listing_rules import (BOOL_FIELDS, DAYS, LIST_FIELDS, MAX_PRICE_USD, REQUIRED_TEXT,  # noqa: F401
+from .. import geo, vocab
+from . import rules
+from ..db import write_transaction
+from ..errors import Conflict, InvalidParameter, NotFound
+from .rules import (BOOL_FIELDS, DAYS, LIST_FIELDS, MAX_PRICE_USD, REQUIRED_TEXT,  # noqa: F401
                             TEXT_LIMITS, InvalidListing, normalise_email, normalise_phone, normalise_website,
                             validate_npi)
-from .listing_rules import CONTROL as _CONTROL
-from .listing_rules import insurance_key as _insurance_key
-from .models import (AuditLog, Claim, Clinic, ClinicInsurance, ClinicPrice, ListingRevision, ProblemReport,
+from .rules import CONTROL as _CONTROL
+from .rules import insurance_key as _insurance_key
+from ..models import (AuditLog, Claim, Clinic, ClinicInsurance, ClinicPrice, ListingRevision, ProblemReport,
                      ReminderSent, User, utcnow)
 
 # --- fields -------------------------------------------------------------------------------------
@@ -544,7 +544,7 @@ def start_claim(session: Session, slug: str, user_id: int, *, email: str | None 
                 now: datetime | None = None) -> tuple[Claim, str | None]:
     """An email claim (returns the single-use token to mail to ``email``, an address at the clinic
     website's domain) or, without email, a request for a moderator's approval with ``note``."""
-    from .accounts import issue_token
+    from ..accounts import issue_token
 
     now = now or utcnow()
     email = (email or "").strip()
@@ -585,7 +585,7 @@ def _give_to(session: Session, claim: Claim, actor_id: int, now: datetime) -> No
 
 def confirm_claim(session: Session, slug: str, token: str, user_id: int, *, now: datetime | None = None) -> Claim:
     """Follow a claim link: single use, only by the account that asked, for that listing, within 7 days."""
-    from .accounts import InvalidToken, check_token, consume_token
+    from ..accounts import InvalidToken, check_token, consume_token
 
     now = now or utcnow()
     with write_transaction(session):

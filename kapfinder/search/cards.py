@@ -13,9 +13,9 @@ from typing import Any, Iterable
 
 from sqlalchemy.orm import Session
 
-from . import vocab
-from .db import raw_fetchall, raw_fetchall_many
-from .models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice
+from .. import vocab
+from ..db import raw_fetchall, raw_fetchall_many
+from ..models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice
 
 _CLINIC = Clinic.__table__
 _INSURANCE = ClinicInsurance.__table__

@@ -78,7 +78,7 @@ class Config:
         self.TRUSTED_HOSTS = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
         self.MAX_CONTENT_LENGTH = _int("KAPFINDER_MAX_CONTENT_LENGTH", 1024 * 1024)
         self.READ_RATE_LIMIT = _env("KAPFINDER_READ_RATE_LIMIT")
-        # "memory" (default): distance searches read an in-process index (searchindex.py); "off": SQL only.
+        # "memory" (default): distance searches read an in-process index (search/index.py); "off": SQL only.
         self.SEARCH_INDEX = (_env("KAPFINDER_SEARCH_INDEX", "memory") or "memory").lower() != "off"
         self.DATA_LICENSE = _env("KAPFINDER_DATA_LICENSE", "CC-BY-4.0")
         self.DATA_ATTRIBUTION = _env("KAPFINDER_DATA_ATTRIBUTION", "kapfinder contributors")

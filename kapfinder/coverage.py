@@ -9,15 +9,15 @@ from datetime import date
 from typing import Any, Iterable
 
 from . import vocab
-from .models import Clinic, ClinicInsurance
+from .models import ClinicFacts, InsuranceFacts
 
 
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def matching_rows(clinic: Clinic, carrier: str, service: str, plan_type: str | None,
-                  rows: list[ClinicInsurance] | None = None) -> list[ClinicInsurance]:
+def matching_rows(clinic: ClinicFacts, carrier: str, service: str, plan_type: str | None,
+                  rows: list[InsuranceFacts] | None = None) -> list[InsuranceFacts]:
     """Insurance rows for this carrier and service whose plan types are empty (all) or hold ``plan_type``."""
     return [
         row for row in (clinic.insurance if rows is None else rows)
@@ -26,7 +26,7 @@ def matching_rows(clinic: Clinic, carrier: str, service: str, plan_type: str | N
     ]
 
 
-def coverage_for(clinic: Clinic, carrier: str, plan_type: str | None = None) -> list[dict[str, Any]]:
+def coverage_for(clinic: ClinicFacts, carrier: str, plan_type: str | None = None) -> list[dict[str, Any]]:
     """One entry per service slug, in vocabulary order.
 
     ``status`` is ``not-offered`` when the clinic does not offer the service, else the network of a
@@ -61,7 +61,7 @@ def coverage_for(clinic: Clinic, carrier: str, plan_type: str | None = None) -> 
 
 # --- the insurance filter: which services the patient means (DESIGN.md → Insurance) -------------
 #
-# The rule lives here once. ``search.filter_conditions`` (SQL, PostGIS), ``searchindex`` (the
+# The rule lives here once. ``search.filter_conditions`` (SQL, PostGIS), ``search.index`` (the
 # in-memory index) and ``hsds.service_terms`` build their filters from ``wanted_services``, and
 # ``takes_insurance`` is the same rule over a loaded clinic; a test compares them on random pairs.
 
@@ -108,19 +108,19 @@ def applies_to(wanted: WantedService, methods_mask: int) -> bool:
     return not wanted.methods or bool(methods_mask & wanted.methods)
 
 
-def answering_services(clinic: Clinic, service: str | None, methods: Iterable[str] = ()) -> list[str]:
+def answering_services(clinic: ClinicFacts, service: str | None, methods: Iterable[str] = ()) -> list[str]:
     """The services the patient asked this clinic about (those its result card leads with)."""
     return [w.service for w in wanted_services(service, methods) if applies_to(w, clinic.methods_mask)]
 
 
-def takes_insurance(clinic: Clinic, carrier: str, plan_type: str | None = None, service: str | None = None,
+def takes_insurance(clinic: ClinicFacts, carrier: str, plan_type: str | None = None, service: str | None = None,
                     methods: Iterable[str] = (), coverage: list[dict[str, Any]] | None = None) -> bool:
     """The ``insurance`` filter over one clinic: in or out of network for a service the patient means."""
     status = {e["service"]: e["status"] for e in (coverage or coverage_for(clinic, carrier, plan_type))}
     return any(status[s] in COVERED for s in answering_services(clinic, service, methods))
 
 
-def leading_services(clinic: Clinic, entries: list[dict[str, Any]], service: str | None,
+def leading_services(clinic: ClinicFacts, entries: list[dict[str, Any]], service: str | None,
                      methods: Iterable[str] = ()) -> tuple[str, ...]:
     """The services a result card answers first: those the patient asked about (``service``, or what
     the chosen methods the clinic lists imply); with neither, the services the carrier covers."""
@@ -130,8 +130,8 @@ def leading_services(clinic: Clinic, entries: list[dict[str, Any]], service: str
     return tuple(e["service"] for e in entries if e["status"] in COVERED)
 
 
-def covering_rows(clinic: Clinic, wanted: Iterable[WantedService],
-                  rows: list[ClinicInsurance] | None = None) -> list[ClinicInsurance]:
+def covering_rows(clinic: ClinicFacts, wanted: Iterable[WantedService],
+                  rows: list[InsuranceFacts] | None = None) -> list[InsuranceFacts]:
     """Insurance rows, of any carrier and plan type, that satisfy the filter for ``wanted``: in or out
     of network for a wanted service that the clinic offers and is asked about."""
     offered = set(clinic.services)

@@ -26,6 +26,17 @@ class InvalidParameter(KapfinderError):
     code = "invalid_parameter"
 
 
+class InvalidParameters(InvalidParameter):
+    """Several parameters are not acceptable: ``errors`` holds one error per problem, in the order
+    they were found. The error itself reads as the first (its field, reason and params), which is
+    what an answer with room for one error (the JSON API) reports."""
+
+    def __init__(self, errors: list[InvalidParameter]):
+        first = errors[0]
+        super().__init__(first.field, first.reason, **first.params)
+        self.errors = list(errors)
+
+
 class UnknownLocation(KapfinderError):
     """A location the gazetteer cannot resolve. ``reason`` is ``unknown_location``, ``unknown_zip`` (an
     address whose trailing ZIP does not exist) or ``zip_not_in_state`` (its ZIP lies in another state

@@ -12,7 +12,7 @@ from . import vocab
 from .geo import mi_to_km, round_tenth
 
 if TYPE_CHECKING:
-    from .models import Clinic
+    from .models import Clinic, ClinicFacts
     from .search import SearchPage
 
 
@@ -39,7 +39,7 @@ _carrier_index = _index(vocab.CARRIERS)
 _network_index = _index(vocab.NETWORKS)
 
 
-def insurance_items(clinic: Clinic) -> list[dict[str, Any]]:
+def insurance_items(clinic: ClinicFacts) -> list[dict[str, Any]]:
     """The clinic's insurance rows, by service, then carrier, then network (vocabulary order)."""
     rows = sorted(clinic.insurance, key=lambda r: (_service_index(r.service), _carrier_index(r.carrier),
                                                    _network_index(r.network), r.plan_types_mask or 0))
@@ -47,7 +47,7 @@ def insurance_items(clinic: Clinic) -> list[dict[str, Any]]:
              "as_of": iso_date(r.as_of)} for r in rows]
 
 
-def self_pay_items(clinic: Clinic) -> list[dict[str, Any]]:
+def self_pay_items(clinic: ClinicFacts) -> list[dict[str, Any]]:
     rows = sorted(clinic.prices, key=lambda p: _service_index(p.service))
     return [{"service": p.service, "min_usd": p.min_usd, "max_usd": p.max_usd, "as_of": iso_date(p.as_of)}
             for p in rows]
@@ -60,7 +60,7 @@ def distances(distance_mi: float | None) -> tuple[float | None, float | None]:
     return round_tenth(distance_mi), round_tenth(mi_to_km(distance_mi))
 
 
-def clinic_summary(clinic: Clinic, *, url: str, distance_mi: float | None = None, match: str | None = None,
+def clinic_summary(clinic: ClinicFacts, *, url: str, distance_mi: float | None = None, match: str | None = None,
                    coverage: list[dict[str, Any]] | None = None, now: datetime | None = None) -> dict[str, Any]:
     """One search result. ``coverage`` (from ``coverage.coverage_for``) is included only when given."""
     mi, km = distances(distance_mi)
@@ -121,7 +121,7 @@ def clinic_detail(clinic: Clinic, *, url: str, now: datetime | None = None) -> d
     return out
 
 
-def search_response(page: SearchPage, url_for_clinic: Callable[[Clinic], str],
+def search_response(page: SearchPage, url_for_clinic: Callable[[ClinicFacts], str],
                     now: datetime | None = None) -> dict[str, Any]:
     """The body of ``GET /api/v1/clinics``: the normalised query echo, counts and one page of results."""
     return {

@@ -209,7 +209,7 @@ def warm_search_index(app: Flask) -> None:
     if not app.config.get("SEARCH_INDEX", True):
         return
     from .extensions import db
-    from .search.index import warm
+    from .search.registry import warm
 
     with app.app_context():
         try:

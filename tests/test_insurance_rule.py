@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from fixtures.clinics import build_clinic
 from kapfinder import coverage, hsds, vocab
-from kapfinder.search import index as searchindex
 from kapfinder.models import Clinic, utcnow
-from kapfinder.search import _index_filters, filter_conditions, parse_criteria, search
+from kapfinder.search import parse_criteria, registry, search
+from kapfinder.search.indexed import filters_for
+from kapfinder.search.sql import filter_conditions
 
 AUSTIN = (30.2713, -97.7426)
 
@@ -81,9 +82,9 @@ def test_every_path_gives_coverage_for_s_answer_on_random_clinics_and_queries(db
         sql = set(db_session.scalars(select(Clinic.id).where(*filter_conditions(criteria))))
         assert sql == expected, query
 
-        snapshot = searchindex.lookup(db_session).snapshot
+        snapshot = registry.lookup(db_session).snapshot
         assert snapshot is not None
-        matches = snapshot.within(*AUSTIN, 100, _index_filters(criteria))
+        matches = snapshot.within(*AUSTIN, 100, filters_for(criteria))
         assert set(snapshot.id_at(matches.clinics)) == expected, query
 
         # The whole search, by SQL (PostGIS on PostgreSQL) and by the index: same totals.

@@ -11,8 +11,9 @@ from geopy.distance import great_circle
 
 from kapfinder import vocab
 from kapfinder.errors import AmbiguousLocation, InvalidParameter, UnknownLocation
-from kapfinder.models import Clinic, utcnow
-from kapfinder.search import SearchCriteria, parse_criteria, search
+from kapfinder.models import Clinic, ClinicFacts, utcnow
+from kapfinder.search import InvalidCriteria, SearchCriteria, parse_criteria, search
+from kapfinder.search.cards import load_cards
 
 AUSTIN = (30.2713, -97.7426)  # ZIP 78701 centroid
 
@@ -242,6 +243,43 @@ def test_bad_parameters_name_their_field(params, field, reason):
     assert (caught.value.field, caught.value.reason) == (field, reason)
 
 
+def test_every_bad_parameter_is_collected_and_the_first_leads():
+    params = {"location": ["x" * 201], "radius": ["0"], "method": ["iv", "teleport"], "insurance": ["acme"],
+              "plan_type": ["ppo"], "service": ["bogus"], "sort": ["random"], "page": ["two"]}
+    with pytest.raises(InvalidCriteria) as caught:
+        parse_criteria(params, api=False)
+    found = [(e.field, e.reason) for e in caught.value.errors]
+    # One error per parameter; "choose a carrier first" is not said about a carrier given but bad.
+    assert found == [("location", "too_long"), ("radius", "out_of_range"), ("method", "unknown_value"),
+                     ("insurance", "unknown_value"), ("service", "unknown_value"), ("sort", "unknown_value"),
+                     ("page", "not_a_number")]
+    assert isinstance(caught.value, InvalidParameter)
+    assert (caught.value.field, caught.value.reason) == ("location", "too_long")
+    # What passed is kept, for a page that still checks the place it was given.
+    with pytest.raises(InvalidCriteria) as caught:
+        parse_criteria({"location": ["Austin, TX"], "radius": ["abc"], "plan_type": ["ppo"]}, api=False)
+    assert [(e.field, e.reason) for e in caught.value.errors] == [("radius", "not_a_number"),
+                                                                   ("plan_type", "requires_insurance")]
+    assert caught.value.valid.location == "Austin, TX"
+
+
+def test_a_card_reads_as_its_clinic_does(db_session, make_clinic, days_ago):
+    clinic = make_clinic(methods=["iv", "esketamine-nasal"], settings=["in-clinic", "at-home"], at_home_states=["TX"],
+                         rems_certified=True, superbill=True, confirmed_at=days_ago(91), insurance=[
+                             {"carrier": "aetna", "service": "esketamine", "network": "in-network",
+                              "plan_types": ["ppo"]}])
+    card = load_cards(db_session, [clinic.id])[clinic.id]
+    for facts in (clinic, card):
+        assert isinstance(facts, ClinicFacts)
+    for name in ("methods", "settings", "conditions", "services", "therapy_extras", "prescriber_types",
+                 "therapist_licenses", "at_home_states", "payment_options"):
+        assert getattr(card, name) == getattr(clinic, name), name
+    assert card.is_stale() and clinic.is_stale()
+    assert [r.plan_types for r in card.insurance] == [r.plan_types for r in clinic.insurance] == [["ppo"]]
+    with pytest.raises(AttributeError):
+        card.methods = ["oral"]  # cards are read-only
+
+
 def test_edges_that_are_not_errors(db_session, make_clinic):
     make_clinic()
     assert parse_criteria({"page": ["0"]}, api=True).page == 1
@@ -281,12 +319,12 @@ def test_postgresql_searches_through_postgis_and_sqlite_through_the_index(db_ses
 
 def test_deep_pages_rank_like_the_first_ones(db_session, make_clinic, monkeypatch):
     """Past the depth where one query returns the rows before a page, the ranking is the same."""
-    from kapfinder import search as search_module
+    from kapfinder.search import sql
 
     for i in range(9):
         make_clinic(name=f"Clinic {i}", lat=30.2713 + i * 0.01, lon=-97.7426)
     crit = lambda page: parse_criteria(args(location="78701", per_page=2, page=page), api=True)
     shallow = [h.clinic.id for p in range(1, 6) for h in search(db_session, crit(p)).hits]
-    monkeypatch.setattr(search_module, "_MAX_RANKED_ROWS", 0)
+    monkeypatch.setattr(sql, "_MAX_RANKED_ROWS", 0)
     deep = [h.clinic.id for p in range(1, 6) for h in search(db_session, crit(p)).hits]
     assert deep == shallow and len(shallow) == 9

@@ -15,9 +15,9 @@ from sqlalchemy import text
 
 from fixtures.clinics import build_clinic
 from kapfinder import vocab
-from kapfinder.search import index as searchindex
 from kapfinder.models import Clinic, utcnow
-from kapfinder.search import parse_criteria, search
+from kapfinder.search import build, cards, index, parse_criteria, registry, search
+from kapfinder.search.freshness import read_token
 
 # (ZIP, lat, lon, state) of places the directory is built around.
 PLACES = [("78701", 30.2713, -97.7426, "TX"), ("73301", 30.2672, -97.7431, "TX"),
@@ -65,7 +65,7 @@ def directory(db_session):
 def _both(session, query: dict, now):
     criteria = parse_criteria(query, api=True)
     fast = search(session, criteria, now=now)
-    assert searchindex.lookup(session, build=False).snapshot is not None, "the index did not answer"
+    assert registry.lookup(session, build=False).snapshot is not None, "the index did not answer"
     slow = search(session, criteria, now=now, use_index=False)
     return fast, slow
 
@@ -151,7 +151,7 @@ def test_a_committed_edit_is_searchable_at_once(db_session, make_clinic):
     near.status = "archived"
     db_session.commit()
     assert _ids(db_session) == [far.id]
-    assert searchindex.lookup(db_session, build=False).snapshot is not None
+    assert registry.lookup(db_session, build=False).snapshot is not None
 
 
 def test_writes_outside_the_orm_move_the_index_too(db_session, make_clinic):
@@ -179,17 +179,17 @@ def test_uncommitted_writes_are_seen_by_their_session_only_and_a_rollback_leaves
     assert _ids(db_session) == []
     db_session.rollback()
     assert _ids(db_session) == [clinic.id]
-    assert searchindex.lookup(db_session, build=False).snapshot is not None
+    assert registry.lookup(db_session, build=False).snapshot is not None
 
 
 def test_a_slow_rebuild_runs_in_the_background_while_sql_answers(db_session, make_clinic, monkeypatch):
     first = make_clinic(name="First", lat=30.2713, lon=-97.7426)
     assert _ids(db_session) == [first.id]
-    monkeypatch.setattr(searchindex, "SYNC_BUILD_S", -1.0)  # every rebuild counts as slow
+    monkeypatch.setattr(registry, "SYNC_BUILD_S", -1.0)  # every rebuild counts as slow
     second = make_clinic(name="Second", lat=30.28, lon=-97.74)
     assert _ids(db_session) == [first.id, second.id]  # right at once, from SQL
     deadline = time.monotonic() + 20
-    while searchindex.lookup(db_session, build=False).snapshot is None:
+    while registry.lookup(db_session, build=False).snapshot is None:
         assert time.monotonic() < deadline, "the background rebuild never finished"
         time.sleep(0.05)
         db_session.rollback()  # a fresh read of search_state
@@ -200,12 +200,12 @@ def test_every_write_to_the_clinic_tables_moves_the_generation(db_session, make_
     clinic = make_clinic(name="Counted", insurance=[{"carrier": "aetna", "service": "ketamine", "network": "in-network"}],
                          prices=[{"service": "ketamine", "min_usd": 400, "max_usd": 500}], at_home_states=["TX"],
                          settings=["in-clinic", "at-home"])
-    seen = [searchindex.read_token(db_session)]
+    seen = [read_token(db_session)]
 
     def moved(sql, **params):
         db_session.execute(text(sql), {"id": clinic.id, **params})
         db_session.commit()
-        token = searchindex.read_token(db_session)
+        token = read_token(db_session)
         assert token != seen[-1], sql
         seen.append(token)
 
@@ -222,12 +222,12 @@ def test_restoring_a_backup_starts_a_new_epoch(app, db_session, make_clinic, tmp
     from kapfinder.extensions import db
 
     make_clinic(name="Backed up", lat=30.2713, lon=-97.7426)
-    before = searchindex.read_token(db_session)
+    before = read_token(db_session)
     db_session.commit()
     backup(db.engine, tmp_path / "backup.dump")
     db.session.remove()
     restore(db.engine, tmp_path / "backup.dump")
-    after = searchindex.read_token(db.session)
+    after = read_token(db.session)
     assert after[0] != before[0] and after[1] == before[1]
     assert [c.name for c in db.session.query(Clinic)] == ["Backed up"]
 
@@ -237,23 +237,23 @@ def test_a_bulk_load_is_searchable_at_once_and_leaves_the_triggers_in_place(db_s
 
     assert _ids(db_session, radius=500) == []
     records = list(sample.generate(sample.standard_zips(db_session), 400, seed=2))
-    before = searchindex.read_token(db_session)
+    before = read_token(db_session)
     bulk.insert_clinics(db_session.connection(), iter(records))
     db_session.commit()
-    assert searchindex.read_token(db_session) != before
+    assert read_token(db_session) != before
     wide = parse_criteria(_args(location="78701", radius=500), api=True)
     found = search(db_session, wide)
-    assert searchindex.lookup(db_session, build=False).snapshot is not None
+    assert registry.lookup(db_session, build=False).snapshot is not None
     assert _facts(found) == _facts(search(db_session, wide, use_index=False)) and found.total > 0
     # The per-row triggers are back: an ordinary write after the load still moves the generation.
-    after_load = searchindex.read_token(db_session)
+    after_load = read_token(db_session)
     clinic = make_clinic(name="After the load", lat=30.2713, lon=-97.7426)
-    assert searchindex.read_token(db_session) != after_load
+    assert read_token(db_session) != after_load
     assert clinic.id in _ids(db_session, radius=500)
 
 
 def test_a_full_card_cache_starts_again_without_losing_a_result(db_session, directory, monkeypatch):
-    monkeypatch.setattr(searchindex, "CARD_CACHE_SIZE", 5)
+    monkeypatch.setattr(cards, "CARD_CACHE_SIZE", 5)
     now = utcnow()
     for query in random_queries(30, seed=9):
         fast, slow = _both(db_session, query, now)
@@ -268,7 +268,7 @@ def test_clinics_sharing_a_point_and_a_confirmation_time_rank_by_name_then_id(db
     stale = make_clinic(name="Aaa stale", lat=30.2713, lon=-97.7426, confirmed_at=now - timedelta(days=120))
     by_name = sorted(clinics, key=lambda c: (c.name.lower(), c.id))
     assert _ids(db_session) == [c.id for c in by_name] + [older.id, stale.id]
-    assert searchindex.lookup(db_session, build=False).snapshot is not None
+    assert registry.lookup(db_session, build=False).snapshot is not None
 
 
 def test_ids_that_are_not_canonical_uuids_are_still_found(db_session, make_clinic):
@@ -276,30 +276,30 @@ def test_ids_that_are_not_canonical_uuids_are_still_found(db_session, make_clini
     odd = make_clinic(id="Clinic-1-From-Psql", name="Odd id", lat=30.2713, lon=-97.7426)
     usual = make_clinic(name="Usual id", lat=30.30, lon=-97.75)
     assert _ids(db_session) == [odd.id, usual.id]
-    assert searchindex.lookup(db_session, build=False).snapshot is not None
+    assert registry.lookup(db_session, build=False).snapshot is not None
 
 
 @pytest.mark.parametrize("how", ["fork", "fresh interpreter"])
 def test_an_index_built_in_another_process_answers_exactly_as_sql_does(db_session, directory, how, monkeypatch):
     engine = db_session.get_bind()
     if how == "fork":
-        snapshot = searchindex._build_in_fork(engine)
+        snapshot = build._build_in_fork(engine)
     else:  # what a worker with threads does
-        monkeypatch.setattr(searchindex.threading, "active_count", lambda: 4)
-        snapshot = searchindex._build_apart(engine)
-    assert snapshot.token == searchindex.read_token(db_session) and snapshot.n > 200
-    searchindex._entry(engine).snapshot = snapshot
+        monkeypatch.setattr(build.threading, "active_count", lambda: 4)
+        snapshot = build._build_apart(engine)
+    assert snapshot.token == read_token(db_session) and snapshot.n > 200
+    registry._entry(engine).snapshot = snapshot
     now = utcnow()
     for query in random_queries(40, seed=5):
         fast, slow = _both(db_session, query, now)
-        assert searchindex.current(db_session) is snapshot  # no rebuild happened: this snapshot answered
+        assert registry.current(db_session) is snapshot  # no rebuild happened: this snapshot answered
         assert _facts(fast) == _facts(slow), query
 
 
 def test_coverage_patterns_kept_apart_filter_exactly_as_the_common_ones(db_session, directory, monkeypatch):
     # A million clinics have thousands of coverage patterns per carrier; only the commonest get a
     # code of their own. With room for two, most clinics here take the other path.
-    monkeypatch.setattr(searchindex._Coverage, "COMMON", 2)
+    monkeypatch.setattr(index.Coverage, "COMMON", 2)
     now = utcnow()
     insured = 0
     for query in random_queries(120, seed=21):
@@ -308,5 +308,5 @@ def test_coverage_patterns_kept_apart_filter_exactly_as_the_common_ones(db_sessi
         fast, slow = _both(db_session, query, now)
         assert _facts(fast) == _facts(slow), query
         insured += 1
-    snapshot = searchindex.lookup(db_session, build=False).snapshot
+    snapshot = registry.lookup(db_session, build=False).snapshot
     assert insured > 30 and sum(len(c.rare_positions) for c in snapshot.carriers.values()) > 100

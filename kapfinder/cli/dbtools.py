@@ -187,7 +187,7 @@ def restore(engine: Engine, source: Path) -> None:
 def _new_search_epoch(engine: Engine) -> None:
     """Search indexes in running processes rebuild: the restored generation counter may repeat one
     they saw with other data (a backup from before migration 0007 has no search_state: nothing to do)."""
-    from ..search.index import has_state_table, new_epoch
+    from ..search.freshness import has_state_table, new_epoch
 
     with engine.begin() as conn:
         if has_state_table(conn):

@@ -2,14 +2,15 @@
 
 Multi-valued vocabulary fields (methods, settings, conditions, ...) are stored as bit masks in
 vocabulary order, so one indexed row answers "any of these methods" on SQLite and PostgreSQL
-alike; the list-valued properties are what the rest of the code reads and writes.
+alike; the list-valued properties (``facts.ClinicDerived``) are what the rest of the code reads
+and writes.
 """
 from __future__ import annotations
 
 import enum
 import math
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text,
@@ -18,9 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import vocab
 from .base import Base, UTCDateTime, utcnow
-
-#: A confirmation (or a dated fact: coverage row, price) older than this may be out of date.
-STALE_AFTER = timedelta(days=90)
+from .facts import ClinicDerived, InsuranceDerived
 
 
 class Status(enum.StrEnum):
@@ -58,17 +57,10 @@ def derived_columns(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _mask_property(column: str, vocabulary: vocab.Vocabulary) -> property:
-    def getter(self) -> list[str]:
-        return vocabulary.unmask(getattr(self, column) or 0)
+class Clinic(ClinicDerived, Base):
+    """A listing. Its derived properties (slugs of the bit masks, at-home states, payment options,
+    ``is_stale``) come from ``ClinicDerived``, shared with the search result cards."""
 
-    def setter(self, slugs) -> None:
-        setattr(self, column, vocabulary.mask(slugs))
-
-    return property(getter, setter, doc=f"Slugs of {vocabulary.name}, in vocabulary order.")
-
-
-class Clinic(Base):
     __tablename__ = "clinic"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -146,33 +138,12 @@ class Clinic(Base):
         Index("ix_clinic_status_confirmed", "status", "confirmed_at"),
     )
 
-    methods = _mask_property("methods_mask", vocab.METHODS)
-    settings = _mask_property("settings_mask", vocab.SETTINGS)
-    conditions = _mask_property("conditions_mask", vocab.CONDITIONS)
-    services = _mask_property("services_mask", vocab.SERVICES)
-    therapy_extras = _mask_property("therapy_extras_mask", vocab.THERAPY_EXTRAS)
-    prescriber_types = _mask_property("prescriber_types_mask", vocab.PRESCRIBER_TYPES)
-    therapist_licenses = _mask_property("therapist_licenses_mask", vocab.THERAPIST_LICENSES)
-
-    @property
-    def at_home_states(self) -> list[str]:
-        return vocab.STATES.ordered(r.state for r in self.at_home_state_rows)
-
-    @at_home_states.setter
+    @ClinicDerived.at_home_states.setter
     def at_home_states(self, states) -> None:
         wanted = vocab.STATES.ordered(states)
         keep = [r for r in self.at_home_state_rows if r.state in wanted]
         have = {r.state for r in keep}
         self.at_home_state_rows = keep + [ClinicAtHomeState(state=s) for s in wanted if s not in have]
-
-    @property
-    def payment_options(self) -> dict[str, bool]:
-        return {slug: bool(getattr(self, slug)) for slug in vocab.PAYMENT_OPTIONS.slugs}
-
-    def is_stale(self, now: datetime | None = None) -> bool:
-        if self.confirmed_at is None:
-            return True
-        return self.confirmed_at < (now or utcnow()) - STALE_AFTER
 
     def refresh_derived(self) -> None:
         for key, value in derived_columns({
@@ -191,7 +162,7 @@ def _clinic_derived(_mapper, _connection, target: Clinic) -> None:
     target.refresh_derived()
 
 
-class ClinicInsurance(Base):
+class ClinicInsurance(InsuranceDerived, Base):
     """One carrier's coverage of one service at one clinic; no row for a carrier means self-pay."""
 
     __tablename__ = "clinic_insurance"
@@ -209,8 +180,6 @@ class ClinicInsurance(Base):
     __table_args__ = (Index("ix_clinic_insurance_lookup", "carrier", "clinic_id", "service", "network",
                             "plan_types_mask"),
                       Index("ix_clinic_insurance_clinic", "clinic_id"))
-
-    plan_types = _mask_property("plan_types_mask", vocab.PLAN_TYPES)
 
 
 class ClinicPrice(Base):

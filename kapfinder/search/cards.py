@@ -3,43 +3,44 @@
 A results page needs each clinic's columns, insurance rows, self-pay prices and at-home states.
 Loading 20 ORM ``Clinic`` objects with their collections costs ~5 ms; the same facts as plain
 objects cost a fraction of that, and can be kept between requests while the directory does not change
-(``searchindex`` owns that cache). A card answers every attribute and derived property the result
-card, the map, the API summary and ``coverage_for`` read, the same way ``Clinic`` does.
+(``CardCache``: one per state of the directory, kept as long as the index snapshot that stands for
+it). A card is a ``models.ClinicFacts``, as ``Clinic`` is: it answers every column and derived property
+the result card, the map, the API summary and ``coverage_for`` read, from the same code.
 """
 from __future__ import annotations
 
-from collections import namedtuple
-from typing import Any, Iterable
+import threading
+import weakref
+from collections import OrderedDict, namedtuple
+from typing import Any, Callable, Iterable
 
 from sqlalchemy.orm import Session
 
-from .. import vocab
 from ..db import raw_fetchall, raw_fetchall_many
 from ..models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice
+from ..models.facts import ClinicDerived, InsuranceDerived
+from .plan import AT_HOME
 
 _CLINIC = Clinic.__table__
 _INSURANCE = ClinicInsurance.__table__
 _PRICE = ClinicPrice.__table__
 _AT_HOME = ClinicAtHomeState.__table__
-_AT_HOME_BIT = vocab.SETTINGS.mask(["at-home"])
 #: Long columns a result never shows (the clinic page reads the whole listing through the ORM);
 #: leaving them out makes a card a third of the size, so the process keeps three times as many.
 LEFT_OUT = frozenset({"description", "hours", "hours_note", "ux", "uy", "uz", "lat_cell"})
 #: Longest IN (...) list sent at once (SQLite's default limit on variables is 32,766).
 CHUNK = 500
+#: Cards kept per state of the directory (a card is ~3.5 KB; a miss costs only its rows, read in
+#: the round trip every search makes anyway).
+CARD_CACHE_SIZE = 1_000
 
 
-def _derived(name: str) -> property:
-    """The getter of one of ``Clinic``'s derived properties (no setter: cards are read-only)."""
-    return property(Clinic.__dict__[name].fget)
-
-
-def _row_type(name: str, table, **extra) -> type:
+def _row_type(name: str, table, *derived: type) -> type:
     base = namedtuple(name, list(table.c.keys()))
-    return type(name, (base,), {"__slots__": (), **extra})
+    return type(name, (base, *derived), {"__slots__": ()})
 
 
-InsuranceRow = _row_type("InsuranceRow", _INSURANCE, plan_types=property(ClinicInsurance.__dict__["plan_types"].fget))
+InsuranceRow = _row_type("InsuranceRow", _INSURANCE, InsuranceDerived)
 PriceRow = _row_type("PriceRow", _PRICE)
 AtHomeRow = _row_type("AtHomeRow", _AT_HOME)
 
@@ -50,8 +51,9 @@ def _rows(kind: type, raw: str) -> property:
     return property(lambda self: [kind._make(values) for values in getattr(self, raw)])
 
 
-class ClinicCard:
+class ClinicCard(ClinicDerived):
     """A published clinic as search results read it: every column, plus its three collections.
+    Read-only; its derived properties are ``Clinic``'s (``models.facts.ClinicDerived``).
 
     Columns are kept as the driver returned them and converted (datetimes, dates, booleans, JSON)
     the first time they are read: a page reads a dozen of a card's fifty columns, and conversion is
@@ -76,23 +78,68 @@ class ClinicCard:
         self.__dict__[name] = value
         return value
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_"):  # only the loader sets anything: the rows it read
+            raise AttributeError(f"a ClinicCard is read-only ({name})")
+        super().__setattr__(name, value)
+
     insurance = _rows(InsuranceRow, "_insurance")
     prices = _rows(PriceRow, "_prices")
     at_home_state_rows = _rows(AtHomeRow, "_at_home")
 
-    methods = _derived("methods")
-    settings = _derived("settings")
-    conditions = _derived("conditions")
-    services = _derived("services")
-    therapy_extras = _derived("therapy_extras")
-    prescriber_types = _derived("prescriber_types")
-    therapist_licenses = _derived("therapist_licenses")
-    at_home_states = _derived("at_home_states")
-    payment_options = _derived("payment_options")
-    is_stale = Clinic.is_stale
-
     def __repr__(self) -> str:
         return f"<ClinicCard {self.slug or self.id} {self.status}>"
+
+
+class CardCache:
+    """Cards read at one state of the directory, least recently used first out."""
+
+    def __init__(self) -> None:
+        self._cards: OrderedDict[str, ClinicCard] = OrderedDict()
+
+    def load_then(self, session: Session, ids: Iterable[str], then: str,
+                  fresh: Callable[[list], bool]) -> tuple[dict[str, ClinicCard] | None, list]:
+        """``load_cards_then`` for the cards not kept. ``fresh`` is asked about the rows of
+        ``then``, read after the cards: when it says that the session does not see this cache's
+        state of the directory, (None, rows) and nothing is kept; read after them, a fresh answer
+        also proves that the cards read were of that state."""
+        ids = list(ids)
+        found = {}
+        for cid in ids:
+            card = self._cards.get(cid)
+            if card is not None:
+                found[cid] = card
+        loaded, rows = load_cards_then(session, [cid for cid in ids if cid not in found], then)
+        if not fresh(rows):
+            return None, rows
+        for cid in found:
+            try:
+                self._cards.move_to_end(cid)
+            except KeyError:  # another thread evicted it meanwhile: still a valid card
+                pass
+        if loaded:
+            self._cards.update(loaded)
+            found.update(loaded)
+            try:
+                while len(self._cards) > CARD_CACHE_SIZE:
+                    self._cards.popitem(last=False)
+            except KeyError:  # emptied by another thread
+                pass
+        return found, rows
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, CardCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def cache_for(state: Any) -> CardCache:
+    """The card cache of one state of the directory, kept as long as ``state``, the object that
+    stands for it (the search index snapshot built at that state)."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(state)
+        if cache is None:
+            cache = _CACHES[state] = CardCache()
+        return cache
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:
@@ -190,7 +237,7 @@ def load_cards_then(session: Session, ids: Iterable[str], then: str | None) -> t
 
 def _child_rows(session: Session, plan: _Plan, chunk: list[str], cards: dict[str, ClinicCard]):
     """(kind, row) of the three child tables, one query each (SQLite, in process)."""
-    at_home = any(card.settings_mask & _AT_HOME_BIT for card in cards.values())
+    at_home = any(card.settings_mask & AT_HOME for card in cards.values())
     for kind, (sql, attribute, _at, _conv) in enumerate(plan.children):
         if attribute == "_at_home" and not at_home:
             continue  # only at-home programmes serve states: most pages need no such query

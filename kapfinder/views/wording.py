@@ -3,16 +3,14 @@ insurance pages share. Plain functions (translated through Flask-Babel); ``insur
 them as template globals under their ``coverage_*`` names."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Iterable
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import vocab
-
-#: Insurance facts (and prices) not re-confirmed within this long are labelled "not confirmed recently".
-FACT_FRESH_FOR = timedelta(days=90)
+from ..models import STALE_AFTER
 
 SERVICE_LABELS = {
     "esketamine": _l("Spravato"),
@@ -107,14 +105,15 @@ def payment_label(slug: str) -> str:
 
 
 def fact_stale(as_of, today: date | None = None) -> bool:
-    """True when a fact's as-of date is missing or older than 90 days."""
+    """True when a fact's as-of date is missing or older than ``STALE_AFTER`` (90 days): labelled
+    "not confirmed recently"."""
     if as_of is None:
         return True
     if isinstance(as_of, str):
         as_of = date.fromisoformat(as_of)
     if isinstance(as_of, datetime):
         as_of = as_of.date()
-    return as_of < (today or date.today()) - FACT_FRESH_FOR
+    return as_of < (today or date.today()) - STALE_AFTER
 
 
 def iso_date(value) -> str:

@@ -118,24 +118,17 @@ class ClinicFacts(Protocol):
     rems_certified: bool
     verified_at: datetime | None
     confirmed_at: datetime | None
+    # Slugs of the bit masks (``ClinicDerived``).
+    methods: list[str]
+    settings: list[str]
+    conditions: list[str]
+    services: list[str]
 
     @property
     def insurance(self) -> Sequence[InsuranceFacts]: ...
 
     @property
     def prices(self) -> Sequence[PriceFacts]: ...
-
-    @property
-    def methods(self) -> list[str]: ...
-
-    @property
-    def settings(self) -> list[str]: ...
-
-    @property
-    def conditions(self) -> list[str]: ...
-
-    @property
-    def services(self) -> list[str]: ...
 
     @property
     def at_home_states(self) -> list[str]: ...

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -51,8 +51,7 @@ def resolve(session: Session, criteria: SearchCriteria, cache: Any = None) -> ge
     return None
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """The rows of each group one page shows: positions in group 1's order, then in group 2's."""
 
     near: range

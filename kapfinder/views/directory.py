@@ -1,12 +1,13 @@
 """The patient-facing pages: home, search results, one clinic, the explainers and About.
 
-Views are thin: the search page parses the query with the same ``parse_criteria`` the API uses,
-calls ``search`` once and renders; a core error becomes a message next to the field it names.
+Views are thin: the search page runs its search through ``results`` (the same ``parse_criteria`` the
+API uses, ``search`` once) and renders; a core error becomes a message next to the field it names.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from babel.dates import get_timezone_name
 from flask import Blueprint, abort, current_app, render_template, request, url_for
@@ -15,18 +16,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
-from .. import geo, vocab
-from ..errors import InvalidParameter, KapfinderError
+from .. import vocab
 from ..extensions import db
 from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
-from ..messages import error_message
 from ..models import Clinic, utcnow
-from ..search import parse_criteria, search
 from . import results
-from .location import location_links, or_list
+from .location import or_list
 
 bp = Blueprint("directory", __name__)
 bp.add_app_template_filter(or_list, "or_list")
@@ -58,85 +55,22 @@ def home():
 
 @bp.get("/search", endpoint="search")
 def search_page():
-    form = SearchForm(_display_args())
+    form = SearchForm(results.display_args(request.args.items(multi=True)))
     args = request.args.to_dict(flat=False)
-    try:
-        criteria = parse_criteria(args, api=False)
-        if not criteria.has_location:
-            return _ask_where(form, args)
-        page = search(db.session, criteria, cache=current_app.extensions.get("kapfinder_cache"),
-                      use_index=current_app.config.get("SEARCH_INDEX", True))
-    except KapfinderError as err:
-        errors = [err, *_further_errors(args, err)]
-        if not _location_given(args) and not any(e.field == "location" for e in errors):
-            errors.append(InvalidParameter("location", "location_needed"))
-        return _search_form_errors(form, errors)
-    return render_template("directory/search.html", form=form, page=page, general_errors=[], location_choices=[],
-                           title=_search_title(page), heading=results.heading(page), shows_sample=page.has_sample,
-                           chips=results.filter_chips(page.criteria, _criteria_url),
-                           pages=results.pagination(page, _criteria_url), wider=_wider_radius(page), now=utcnow())
-
-
-def _location_given(args: dict[str, list[str]]) -> bool:
-    return any(value.strip() for value in args.get("location") or [])
-
-
-def _ask_where(form: SearchForm, args: dict[str, list[str]]):
-    """No place given: ask for one, keeping the other choices, rather than list every clinic A–Z.
-
-    A form sent with the location left empty is a form error (400); a link without one (a bare
-    /search, "Find clinics offering IV" on /learn/methods) is a page that asks (200)."""
-    needed = InvalidParameter("location", "location_needed")
-    if "location" in args:
-        return _search_form_errors(form, [needed])
-    return render_template("directory/search.html", form=form, page=None, general_errors=[], location_choices=[],
-                           location_prompt=error_message(needed), title=_("Find KAP clinics near you"))
-
-
-def _further_errors(args: dict[str, list[str]], first: KapfinderError) -> list[KapfinderError]:
-    """The other bad parameters too, so the patient can fix everything in one go."""
-    found: list[KapfinderError] = []
-    args = dict(args)
-    err = first
-    for _attempt in range(len(args) + 1):
-        if not err.field or err.field not in args:
-            return found
-        args.pop(err.field)
-        try:
-            criteria = parse_criteria(args, api=False)
-        except KapfinderError as next_err:
-            err = next_err
-            # "choose a carrier first" only echoes the carrier's own error.
-            if not (err.reason == "requires_insurance" and any(e.field == "insurance" for e in [first, *found])):
-                found.append(err)
-            continue
-        if criteria.location and not any(e.field == "location" for e in [first, *found]):
-            try:
-                geo.resolve_location(db.session, criteria.location)
-            except KapfinderError as loc_err:
-                found.append(loc_err)
-        return found
-    return found
-
-
-def _search_form_errors(form: SearchForm, errors: list[KapfinderError]):
-    general: list[str] = []
-    links = {"location_choices": [], "location_suggestions": []}
-    for err in errors:
-        message = error_message(err)
-        field = form.field_named(err.field)
-        if field is None:
-            general.append(message)
-            continue
-        field.errors = [*field.errors, message]
-        if err.reason == "too_long" and field.type == "StringField":
-            field.data = ""  # not worth echoing 10,000 characters back
-        if field.name == "radius":
-            field.data = field.default  # a select cannot show the bad value; keep the usual one chosen
-        if field.name == "location":
-            links = location_links(err, url_for("directory.search"), request.args.items(multi=True))
-    return render_template("directory/search.html", form=form, page=None, general_errors=general,
-                           **links, title=_("Check your search")), 400
+    # No place: a link without one (a bare /search, "Find clinics offering IV" on /learn/methods)
+    # is a page that asks (200); a form sent with the location left empty is a form error (400).
+    outcome = results.run(args, sent="location" in args)
+    here = url_for("directory.search")
+    if outcome.errors:
+        shown = results.form_errors(form, outcome.errors, here, request.args.items(multi=True))
+        return render_template("directory/search.html", form=form, page=None, title=_("Check your search"),
+                               **shown), 400
+    if outcome.page is None:
+        return render_template("directory/search.html", form=form, page=None, general_errors=[], location_choices=[],
+                               location_prompt=results.location_prompt(), title=_("Find KAP clinics near you"))
+    page, link = outcome.page, results.linker(here)
+    return render_template("directory/search.html", form=form, title=_search_title(page),
+                           wider=_wider_radius(page, link), **results.page_context(page, link))
 
 
 @bp.get("/clinics/<slug>")
@@ -166,17 +100,6 @@ def about():
 
 # --- helpers the views use --------------------------------------------------------------------
 
-def _display_args() -> MultiDict:
-    """The query as the form re-shows it: without control characters (a NUL byte is never echoed)."""
-    return MultiDict([(k, "".join(ch for ch in v if ord(ch) >= 32 and ord(ch) != 127))
-                      for k, v in request.args.items(multi=True)])
-
-
-def _search_url(pairs) -> str:
-    query = urlencode(list(pairs))
-    return url_for("directory.search") + ("?" + query if query else "")
-
-
 def _search_title(page) -> str:
     loc = page.location
     if loc is None:
@@ -186,11 +109,7 @@ def _search_title(page) -> str:
     return _("KAP clinics near %(place)s", place=loc.label)
 
 
-def _criteria_url(criteria) -> str:
-    return _search_url(criteria.to_args(page=criteria.page))
-
-
-def _wider_radius(page) -> dict | None:
+def _wider_radius(page, link: results.Link) -> dict | None:
     """The next radius up, for a search with a point that found too little."""
     loc = page.location
     if loc is None or not loc.has_point:
@@ -199,7 +118,7 @@ def _wider_radius(page) -> dict | None:
     bigger = [r for r in (*RADIUS_CHOICES, MAX_RADIUS) if r > radius]
     if not bigger:
         return None
-    return {"radius": bigger[0], "href": _search_url(page.criteria.to_args(radius=bigger[0]))}
+    return {"radius": bigger[0], "href": link(replace(page.criteria, radius=bigger[0], page=1))}
 
 
 def _hours(clinic: Clinic) -> list[dict]:

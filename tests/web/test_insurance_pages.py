@@ -136,6 +136,33 @@ def test_lookup_bad_input_is_400_with_the_message_next_to_the_field(client, quer
     assert 'class="error-summary"' in response.data.decode()
 
 
+@pytest.mark.parametrize("query, expected", [
+    ({"insurance": "aetna", "plan_type": "gold", "location": AUSTIN, "radius": "9000"},
+     {"plan_type": "‘gold’ is not one of the choices.", "radius": "Enter a whole number from 1 to 500."}),
+    ({"insurance": "acme-health", "location": "Nowhereville, ZZ"},
+     {"insurance": "‘acme-health’ is not one of the choices.", "location": "We couldn't find ‘Nowhereville, ZZ’."}),
+    ({"service": "massage", "location": AUSTIN},
+     {"insurance": "This field is required.", "service": "‘massage’ is not one of the choices."}),
+])
+def test_lookup_reports_every_bad_field_at_once_next_to_each(client, query, expected):
+    response = client.get("/insurance", query_string=query)
+    assert response.status_code == 400
+    summary = text_of(re.search(rb'<div class="error-summary".*?</div>', response.data, flags=re.S).group(0))
+    for field, message in expected.items():
+        assert message in field_error(response.data, field)
+        assert message in summary
+
+
+def test_carrier_page_reports_every_bad_field_at_once_next_to_each(client):
+    response = client.get("/insurance/aetna", query_string={"location": "Nowhereville, ZZ", "plan_type": "gold",
+                                                            "radius": "abc"})
+    assert response.status_code == 400
+    assert "couldn't find" in field_error(response.data, "location")
+    assert "‘gold’ is not one of the choices." in field_error(response.data, "plan_type")
+    assert "Enter a whole number" in field_error(response.data, "radius")
+    assert "Sources" in text_of(response.data)  # the notes stay on the page
+
+
 def test_lookup_ambiguous_city_offers_the_choices(client):
     response = client.get("/insurance", query_string={"insurance": "aetna", "location": "Springfield"})
     assert response.status_code == 400

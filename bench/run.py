@@ -112,13 +112,13 @@ def _reset_postgres(url: str) -> None:
 
 
 def _count_published(url: str) -> int | None:
-    from kapfinder.models import Clinic
+    from kapfinder.models import Clinic, Status
 
     engine = create_engine(url)
     try:
         with Session(engine) as session:
             return session.scalar(select(func.count()).select_from(Clinic).where(
-                Clinic.status == "published", Clinic.sample.is_(True)))
+                Clinic.status == Status.PUBLISHED, Clinic.sample.is_(True)))
     except Exception:
         return None
     finally:
@@ -242,7 +242,7 @@ def naive_search(session: Session, args: dict, now: datetime) -> dict:
     from geopy.distance import great_circle
 
     from kapfinder import geo, vocab
-    from kapfinder.models import STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance
+    from kapfinder.models import STALE_AFTER, Clinic, ClinicAtHomeState, ClinicInsurance, Status
 
     loc = geo.resolve_location(session, args["location"][0])
     radius = float(args["radius"][0])
@@ -254,7 +254,7 @@ def naive_search(session: Session, args: dict, now: datetime) -> dict:
 
     clinics = session.execute(select(
         Clinic.id, Clinic.name, Clinic.lat, Clinic.lon, Clinic.methods_mask, Clinic.settings_mask,
-        Clinic.services_mask, Clinic.confirmed_at).where(Clinic.status == "published")).all()
+        Clinic.services_mask, Clinic.confirmed_at).where(Clinic.status == Status.PUBLISHED)).all()
     serving = set(session.scalars(select(ClinicAtHomeState.clinic_id).where(ClinicAtHomeState.state == loc.state)))
     insured: set[str] | None = None
     if carrier:

@@ -116,14 +116,6 @@ class Snapshot:
         self._packed = _pack_ids(ids)
         self._ids = ids if self._packed is None else None
 
-    @property
-    def nbytes(self) -> int:
-        """What the arrays hold."""
-        arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
-        arrays += [a for carrier in self.carriers.values() for a in carrier.arrays()]
-        arrays += [a for pair in self.at_home.values() for a in pair]
-        return sum(a.nbytes for a in arrays)
-
     # -- reading --
 
     def id_at(self, positions: np.ndarray) -> list[str]:
@@ -299,9 +291,6 @@ class Coverage:
             at = np.searchsorted(self.rare_positions, positions[rare])
             ok[rare] = (self.rare_bits[at] & wanted_bits) != 0
         return ok
-
-    def arrays(self) -> list[np.ndarray]:
-        return [self.codes, self.table, self.rare_positions, self.rare_bits]
 
 
 _HEX_VALUE = np.full(256, 255, dtype=np.uint8)

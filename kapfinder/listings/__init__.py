@@ -34,7 +34,7 @@ from ..errors import Conflict, InvalidParameter, NotFound
 from .rules import (BOOL_FIELDS, DAYS, LIST_FIELDS, MAX_PRICE_USD, REQUIRED_TEXT,  # noqa: F401
                             TEXT_LIMITS, InvalidListing, normalise_email, normalise_phone, normalise_website,
                             validate_npi)
-from .rules import CONTROL as _CONTROL
+from ..characters import CONTROL as _CONTROL
 from .rules import insurance_key as _insurance_key
 from ..models import (AuditLog, Claim, Clinic, ClinicInsurance, ClinicPrice, ListingRevision, ProblemReport,
                      ReminderSent, User, utcnow)

@@ -362,13 +362,6 @@ def changed_since(session: Session, working: Working) -> list[str]:
     return [k for k in listings.FIELDS if not _same(now_values[k], working.base[k])]
 
 
-def owner_changes(working: Working) -> list[str]:
-    """Fields the owner changed in the draft (edits only), in ``FIELDS`` order."""
-    if working.base is None:
-        return []
-    return [k for k in listings.FIELDS if not _same(working.values[k], working.base[k])]
-
-
 @dataclass(frozen=True)
 class Rebased:
     kept: list[str]  # the owner's changes, now on top of the current listing

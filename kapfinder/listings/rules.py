@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import vocab
+from ..characters import has_control, has_line_control
 from ..errors import InvalidParameter
 
 LIST_FIELDS = {
@@ -36,19 +37,6 @@ PHONE_LIMIT = 50
 #: The US and the territories with US numbers (DESIGN.md: a directory of US clinics).
 PHONE_REGIONS = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
 
-#: Refused in any text: C0 and C1 control characters except tab, line feed and carriage return, and
-#: the bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) that make text read
-#: differently from what it holds.
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-#: Refused in a one-line value on top of that: tab, line breaks (U+2028/U+2029 too) and the
-#: invisible zero-width characters (U+200B–U+200D, U+2060, U+FEFF) that make two names look alike.
-_LINE_CONTROL = re.compile("[\t\n\r\u2028\u2029\u200b-\u200d\u2060\ufeff]")
-
-
-def has_line_control(value: str) -> bool:
-    """Whether a one-line value holds a character no one-line field accepts (a name, an address,
-    an email address...). Accents, CJK and every other real letter pass."""
-    return bool(CONTROL.search(value) or _LINE_CONTROL.search(value))
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", re.ASCII)
 _ZIP = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?", re.ASCII)
@@ -116,7 +104,7 @@ def normalise_website(value: str, field: str = "website") -> str:
     def refuse() -> InvalidParameter:
         return InvalidParameter(field, "invalid_website", value=given)
 
-    if not value or CONTROL.search(value) or any(ch.isspace() for ch in value) or len(value) > WEBSITE_LIMIT:
+    if not value or has_control(value) or any(ch.isspace() for ch in value) or len(value) > WEBSITE_LIMIT:
         raise refuse()
     if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value):
         if value.startswith(("/", "\\")):
@@ -259,7 +247,7 @@ def _text(data: Mapping[str, Any], key: str, errors: list) -> str:
         errors.append(InvalidParameter(key, "required"))
     elif len(value) > limit:
         errors.append(InvalidParameter(key, "too_long", max=limit, length=len(value)))
-    elif CONTROL.search(value) if key in MULTILINE_TEXT else has_line_control(value):
+    elif has_control(value) if key in MULTILINE_TEXT else has_line_control(value):
         errors.append(InvalidParameter(key, "control_character"))
     return value
 

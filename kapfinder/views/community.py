@@ -13,7 +13,7 @@ from ..auth import confirmed_required, external_url, log_event
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db, limiter
 from ..forms.listing import ClaimForm, ConfirmClaimForm, ReportForm, listing_error_message
-from ..mail import MailError, send_mail
+from ..mail import notify
 from ..models import Clinic, User
 
 bp = Blueprint("community", __name__)
@@ -33,10 +33,7 @@ def _published(slug: str) -> Clinic:
 
 
 def _mail(to: str, template: str, subject: str, **context) -> None:
-    try:
-        send_mail(current_app.config, to, subject, render_template(template, **context))
-    except MailError as exc:
-        current_app.logger.error("mail not sent (%s): %s", template, exc)
+    notify(current_app.config, to, subject, render_template(template, **context), label=template)
 
 
 def _no_referrer(response):

@@ -14,7 +14,7 @@ from ..auth import external_url, log_event, moderator_required
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db
 from ..forms.listing import DecisionForm, listing_error_message
-from ..mail import MailError, send_mail
+from ..mail import notify
 from ..models import Claim, Clinic, ListingRevision, ProblemReport, User
 
 bp = Blueprint("moderate", __name__, url_prefix="/moderate")
@@ -37,11 +37,7 @@ def mail_user(user_id: int | None, template: str, subject: str, **context) -> No
     user = _session().get(User, user_id)
     if user is None or not user.active:
         return
-    text = render_template(template, **context)
-    try:
-        send_mail(current_app.config, user.email, subject, text)
-    except MailError as exc:
-        current_app.logger.error("mail not sent (%s): %s", template, exc)
+    notify(current_app.config, user.email, subject, render_template(template, **context), label=template)
 
 
 @bp.get("/")

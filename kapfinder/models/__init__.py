@@ -4,8 +4,8 @@ from .clinic import (STALE_AFTER, Clinic, Status, ClinicAtHomeState, ClinicInsur
                      derived_columns, new_id, unit_vector)
 from .gazetteer import GazetteerPlace, GazetteerZip
 from .user import AccountToken, User
-from .moderation import (AuditLog, Claim, Decision, ListingRevision, ProblemReport, ReminderSent,  # noqa: F401
-                         ReportStatus)
+from .moderation import AuditLog, Claim, ListingRevision, ProblemReport, ReminderSent  # noqa: F401
+from .moderation import Decision, ReportStatus  # noqa: F401
 from .draft import ListingDraft  # noqa: F401
 
 __all__ = [

@@ -45,6 +45,10 @@ class Decided:
     def clinic(cls) -> Mapped[Clinic]:
         return relationship(Clinic)
 
+    def decide(self, status: str, decided_by_id: int | None, now: datetime) -> None:
+        """Record a decision: the item's new ``status`` (each class has its own column), when, by whom."""
+        self.status, self.decided_at, self.decided_by_id = status, now, decided_by_id
+
 
 class ListingRevision(Decided, Base):
     """Changes to a published listing that wait for a moderator.

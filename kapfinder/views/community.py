@@ -5,8 +5,6 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from sqlalchemy import select
-
 from .. import listings
 from ..accounts import InvalidToken
 from ..auth import confirmed_required, external_url, log_event
@@ -26,7 +24,7 @@ def _session():
 
 
 def _published(slug: str) -> Clinic:
-    clinic = _session().scalars(select(Clinic).where(Clinic.slug == slug, Clinic.status == "published")).first()
+    clinic = listings.published_clinic(_session(), slug)
     if clinic is None:
         raise NotFound("listing", "not_found")
     return clinic

@@ -13,12 +13,10 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from flask_babel import format_date, format_time, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
-from .. import geo, vocab
+from .. import geo, listings, vocab
 from ..errors import InvalidParameter, KapfinderError
 from ..extensions import db
 from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
@@ -141,9 +139,7 @@ def _search_form_errors(form: SearchForm, errors: list[KapfinderError]):
 
 @bp.get("/clinics/<slug>")
 def clinic(slug: str):
-    found = db.session.scalar(
-        select(Clinic).where(Clinic.slug == slug, Clinic.status == "published").options(
-            selectinload(Clinic.insurance), selectinload(Clinic.prices), selectinload(Clinic.at_home_state_rows)))
+    found = listings.published_clinic(db.session, slug, details=True)
     if found is None:
         abort(404)
     return render_template("directory/clinic.html", clinic=found, shows_sample=found.sample, now=utcnow(),

@@ -35,8 +35,9 @@ from .. import geo, vocab
 from ..db import write_transaction
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..models import Clinic, ListingDraft, Status, utcnow
-from . import rules
 from .editing import create_listing, edit_listing, form_values, owned_listing
+from .rules import BOOL_FIELDS, DAYS, InvalidListing
+from .rules import LIST_FIELDS as LIST_VOCABULARIES
 from .snapshots import FIELDS, clean_listing, same
 
 STEPS = ("basics", "care", "prices", "safety", "review")
@@ -52,9 +53,7 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
 ADDRESS_FIELDS = ("street", "city", "state", "zip")
 TEXT_FIELDS = ("name", "description", "street", "city", "state", "zip", "lat", "lon", "phone", "website", "email",
                "npi", "therapy", "hours_note")
-LIST_FIELDS = tuple(rules.LIST_FIELDS)
-BOOL_FIELDS = tuple(rules.BOOL_FIELDS)
-DAYS = rules.DAYS
+LIST_FIELDS = tuple(LIST_VOCABULARIES)
 #: Enough for every carrier × service with a few plan-type splits; a bound on what one POST can make.
 MAX_INSURANCE_ROWS = 80
 MAX_EXTRA_HOURS = 14
@@ -211,7 +210,7 @@ def errors(session: Session, values: Mapping[str, Any], step: str | None = None)
     """The listing validator's errors for the whole draft, or only those of ``step``'s fields."""
     try:
         clean_listing(session, listing_data(values))
-    except rules.InvalidListing as err:
+    except InvalidListing as err:
         found = list(err.errors)
     except InvalidParameter as err:
         found = [err]

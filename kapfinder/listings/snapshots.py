@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from .. import geo, vocab
 from ..models import Clinic, ClinicInsurance, ClinicPrice
-from . import rules
-from .rules import BOOL_FIELDS, LIST_FIELDS, insurance_key
+from .rules import BOOL_FIELDS, LIST_FIELDS, check_listing, insurance_key
 
 #: Changes to these wait for a moderator once a listing is published.
 MODERATED_FIELDS = (
@@ -39,7 +38,7 @@ def clean_listing(session: Session, data: Mapping[str, Any]) -> dict[str, Any]:
         row = geo.lookup_zip(session, zip5)
         return None if row is None else row.state
 
-    return rules.check_listing(data, zip_state)
+    return check_listing(data, zip_state)
 
 
 def snapshot(clinic: Clinic) -> dict[str, Any]:

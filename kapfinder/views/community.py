@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+
 from .. import listings
 from ..accounts import InvalidToken
 from ..auth import confirmed_required, external_url, log_event

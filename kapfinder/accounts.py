@@ -16,14 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from confusable_homoglyphs import confusables
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .characters import has_line_control
 from .db import write_transaction
 from .errors import InvalidParameter, KapfinderError
-from .listings.rules import has_line_control
 from .models import AccountToken, User, utcnow
 from .models.user import ROLES
 
@@ -398,6 +398,3 @@ def load_session_user(session: Session, session_id: str) -> User | None:
         return None
     return user
 
-
-def count_users(session: Session) -> int:
-    return session.execute(select(func.count()).select_from(User)).scalar_one()

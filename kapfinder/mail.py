@@ -7,6 +7,7 @@ shows what would have been sent.
 """
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 import unicodedata
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 from urllib.parse import unquote, urlsplit
 
 SMTP_TIMEOUT = 20
+log = logging.getLogger("kapfinder.mail")
 
 
 class MailError(RuntimeError):
@@ -59,6 +61,18 @@ def send_mail(config: Any, to: str, subject: str, text: str) -> EmailMessage:
     else:
         _write_outbox(outbox_path(config), message)
     return message
+
+
+def notify(config: Any, to: str, subject: str, text: str, *, label: str) -> bool:
+    """Send a message nobody waits for (a link, a decision): a failure is logged, never raised, so
+    what the person did still stands and the page they see does not depend on it. ``label`` names
+    the message in the log line (a template name: never data). Returns whether it was handed over."""
+    try:
+        send_mail(config, to, subject, text)
+    except MailError as exc:
+        log.error("mail not sent (%s): %s", label, exc)
+        return False
+    return True
 
 
 def outbox_path(config: Any) -> Path:

@@ -26,7 +26,7 @@ from . import bulk, vocab
 from .bulk import ClinicRows
 from .listings.rules import luhn_check_digit, npi_is_valid  # noqa: F401  (one NPI check for everything)
 from .db import write_transaction
-from .models import STALE_AFTER, Clinic, GazetteerZip, utcnow
+from .models import STALE_AFTER, Clinic, GazetteerZip, Status, utcnow
 
 DEFAULT_CLINICS = 300
 DEFAULT_SEED = 1
@@ -313,7 +313,7 @@ def _clinic(rng: random.Random, n: int, z: ZipPoint, now: datetime, slugs: _Slug
         "prescriber_types": prescribers, "therapist_licenses": licenses, "rems_certified": rems,
         "vital_signs_monitoring": bool({"iv", "im"} & set(methods)) or rng.random() < 0.8,
         "medical_screening": rng.random() < 0.95, "npi": make_npi(rng),
-        "status": "published", "verified_at": verified_at, "confirmed_at": confirmed_at, "sample": True,
+        "status": Status.PUBLISHED, "verified_at": verified_at, "confirmed_at": confirmed_at, "sample": True,
         "owner_id": None, "version": 1, "created_at": created_at, "updated_at": confirmed_at,
     }
     return ClinicRows(values, insurance, prices, at_home_states)

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from ..exchange.common import FORMATS
+from ..models import Status
 
 clinics_cli = AppGroup("clinics", help="Open data: import and export listings.")
 MAX_SHOWN = 200
@@ -77,7 +78,7 @@ def import_command(fmt: str | None, publish: bool, path: Path) -> None:
         click.echo(str(waiting))
     if len(report.waiting) > MAX_SHOWN:
         click.echo(f"... and {len(report.waiting) - MAX_SHOWN} more listing(s) with changes waiting")
-    status = "published" if publish else "pending"
+    status = Status.PUBLISHED if publish else Status.PENDING
     click.echo(f"Imported {report.format}: {report.created} new and {report.updated} updated listing(s) "
                f"({status}), {len(report.waiting)} with changes waiting for a moderator, "
                f"{report.unchanged} unchanged, {len(report.skipped)} skipped.")

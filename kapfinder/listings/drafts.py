@@ -22,7 +22,6 @@ of the listing as it is now, for the owner to check before submitting again.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,10 +31,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import geo, listings, vocab
+from .. import geo, vocab
 from ..db import write_transaction
 from ..errors import Conflict, InvalidParameter, NotFound
-from ..models import Clinic, ListingDraft, utcnow
+from ..models import Clinic, ListingDraft, Status, utcnow
+from .editing import create_listing, edit_listing, form_values, owned_listing
+from .rules import BOOL_FIELDS, DAYS, InvalidListing
+from .rules import LIST_FIELDS as LIST_VOCABULARIES
+from .snapshots import FIELDS, clean_listing, same
 
 STEPS = ("basics", "care", "prices", "safety", "review")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -50,14 +53,12 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
 ADDRESS_FIELDS = ("street", "city", "state", "zip")
 TEXT_FIELDS = ("name", "description", "street", "city", "state", "zip", "lat", "lon", "phone", "website", "email",
                "npi", "therapy", "hours_note")
-LIST_FIELDS = tuple(listings.LIST_FIELDS)
-BOOL_FIELDS = tuple(listings.BOOL_FIELDS)
-DAYS = listings.DAYS
+LIST_FIELDS = tuple(LIST_VOCABULARIES)
 #: Enough for every carrier × service with a few plan-type splits; a bound on what one POST can make.
 MAX_INSURANCE_ROWS = 80
 MAX_EXTRA_HOURS = 14
 
-assert set(listings.FIELDS) == {f for fields in STEP_FIELDS.values() for f in fields}, \
+assert set(FIELDS) == {f for fields in STEP_FIELDS.values() for f in fields}, \
     "every listing field belongs to exactly one step"
 
 
@@ -177,10 +178,6 @@ def listing_data(values: Mapping[str, Any]) -> dict[str, Any]:
     return normalise(values)
 
 
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
 def merge(values: Mapping[str, Any], base: Mapping[str, Any] | None, step: str,
           submitted: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` with this step's fields replaced by ``submitted``.
@@ -194,7 +191,7 @@ def merge(values: Mapping[str, Any], base: Mapping[str, Any] | None, step: str,
     for key in STEP_FIELDS[step]:
         if key in submitted:
             merged[key] = given[key]
-    if step == "basics" and any(not _same(merged[k], values.get(k)) for k in ADDRESS_FIELDS):
+    if step == "basics" and any(not same(merged[k], values.get(k)) for k in ADDRESS_FIELDS):
         merged["lat"], merged["lon"] = (base["lat"], base["lon"]) if base else ("", "")
     return merged
 
@@ -212,8 +209,8 @@ def has_correction(values: Mapping[str, Any], base: Mapping[str, Any] | None) ->
 def errors(session: Session, values: Mapping[str, Any], step: str | None = None) -> list[InvalidParameter]:
     """The listing validator's errors for the whole draft, or only those of ``step``'s fields."""
     try:
-        listings.clean_listing(session, listing_data(values))
-    except listings.InvalidListing as err:
+        clean_listing(session, listing_data(values))
+    except InvalidListing as err:
         found = list(err.errors)
     except InvalidParameter as err:
         found = [err]
@@ -258,13 +255,14 @@ def owner_drafts(session: Session, owner_id: int) -> list[ListingDraft]:
     """The owner's drafts, most recently saved first (drafts of archived listings left out)."""
     stmt = (select(ListingDraft).outerjoin(Clinic, Clinic.id == ListingDraft.clinic_id)
             .where(ListingDraft.owner_id == owner_id)
-            .where((ListingDraft.clinic_id.is_(None)) | ((Clinic.owner_id == owner_id) & (Clinic.status != "archived")))
+            .where(ListingDraft.clinic_id.is_(None)
+                   | ((Clinic.owner_id == owner_id) & (Clinic.status != Status.ARCHIVED)))
             .order_by(ListingDraft.updated_at.desc(), ListingDraft.id.desc()))
     return list(session.scalars(stmt))
 
 
 def _listing_values(session: Session, clinic: Clinic) -> dict[str, Any]:
-    return values_from_listing(listings.form_values(session, clinic))
+    return values_from_listing(form_values(session, clinic))
 
 
 def working_copy(session: Session, owner_id: int, clinic_id: str | None = None) -> Working:
@@ -272,7 +270,7 @@ def working_copy(session: Session, owner_id: int, clinic_id: str | None = None) 
 
     Another owner's listing is ``NotFound``, as is a draft that is not the owner's.
     """
-    clinic = listings.owned_listing(session, clinic_id, owner_id) if clinic_id is not None else None
+    clinic = owned_listing(session, clinic_id, owner_id) if clinic_id is not None else None
     draft = find_draft(session, owner_id, clinic_id)
     if draft is not None:
         base = normalise(draft.base_data) if clinic is not None else None
@@ -298,7 +296,7 @@ def save_step(session: Session, owner_id: int, clinic_id: str | None, step: str,
     for attempt in range(2):
         try:
             with write_transaction(session):
-                clinic = listings.owned_listing(session, clinic_id, owner_id) if clinic_id is not None else None
+                clinic = owned_listing(session, clinic_id, owner_id) if clinic_id is not None else None
                 draft = find_draft(session, owner_id, clinic_id, for_update=True)
                 if draft is None:
                     if clinic is not None and seen_version != clinic.version:
@@ -326,7 +324,7 @@ def discard(session: Session, owner_id: int, clinic_id: str | None = None) -> bo
     """Delete the owner's draft; True if there was one."""
     with write_transaction(session):
         if clinic_id is not None:
-            listings.owned_listing(session, clinic_id, owner_id)
+            owned_listing(session, clinic_id, owner_id)
         draft = find_draft(session, owner_id, clinic_id, for_update=True)
         if draft is None:
             return False
@@ -344,11 +342,11 @@ def submit(session: Session, owner_id: int, clinic_id: str | None = None, *, see
         raise NotFound("draft", "not_found")
     data = listing_data(working.values)
     if clinic_id is None:
-        result = listings.create_listing(session, owner_id, data, now=now, geocoder=geocoder, user_agent=user_agent)
+        result = create_listing(session, owner_id, data, now=now, geocoder=geocoder, user_agent=user_agent)
     else:
         if seen_version != working.version:
             raise Conflict("version", "conflict")
-        result = listings.edit_listing(session, clinic_id, owner_id, working.version, data, now=now,
+        result = edit_listing(session, clinic_id, owner_id, working.version, data, now=now,
                                        geocoder=geocoder, user_agent=user_agent)
     discard(session, owner_id, clinic_id)
     return result
@@ -359,14 +357,7 @@ def changed_since(session: Session, working: Working) -> list[str]:
     if working.clinic is None or working.base is None:
         return []
     now_values = _listing_values(session, working.clinic)
-    return [k for k in listings.FIELDS if not _same(now_values[k], working.base[k])]
-
-
-def owner_changes(working: Working) -> list[str]:
-    """Fields the owner changed in the draft (edits only), in ``FIELDS`` order."""
-    if working.base is None:
-        return []
-    return [k for k in listings.FIELDS if not _same(working.values[k], working.base[k])]
+    return [k for k in FIELDS if not same(now_values[k], working.base[k])]
 
 
 @dataclass(frozen=True)
@@ -379,14 +370,14 @@ def rebase(session: Session, owner_id: int, clinic_id: str, *, now: datetime | N
     """Start the draft afresh from the listing as it is now, keeping the fields the owner changed."""
     now = now or utcnow()
     with write_transaction(session):
-        clinic = listings.owned_listing(session, clinic_id, owner_id)
+        clinic = owned_listing(session, clinic_id, owner_id)
         draft = find_draft(session, owner_id, clinic_id, for_update=True)
         if draft is None:
             raise NotFound("draft", "not_found")
         base, mine = normalise(draft.base_data), normalise(draft.data)
         current = _listing_values(session, clinic)
-        kept = [k for k in listings.FIELDS if not _same(mine[k], base[k])]
-        replaced = [k for k in kept if not _same(current[k], base[k])]
+        kept = [k for k in FIELDS if not same(mine[k], base[k])]
+        replaced = [k for k in kept if not same(current[k], base[k])]
         merged = dict(current)
         for key in kept:
             merged[key] = mine[key]
@@ -430,7 +421,7 @@ def preview_placement(session: Session, values: Mapping[str, Any], base: Mapping
         if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
             lat = lon = None  # not a position yet: the review shows the error next to the field
         return PlacementPreview("corrected", lat, lon)
-    if base is not None and base.get("lat") and all(_same(values[k], base[k]) for k in ADDRESS_FIELDS):
+    if base is not None and base.get("lat") and all(same(values[k], base[k]) for k in ADDRESS_FIELDS):
         return PlacementPreview("current", _float(base["lat"]), _float(base["lon"]))
     match = re.fullmatch(r"\s*([0-9]{5})(?:-?[0-9]{4})?\s*", values.get("zip") or "", re.ASCII)
     row = geo.lookup_zip(session, match.group(1)) if match else None

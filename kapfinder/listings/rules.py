@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import vocab
+from ..characters import has_control, has_line_control
 from ..errors import InvalidParameter
 
 LIST_FIELDS = {
@@ -36,19 +37,6 @@ PHONE_LIMIT = 50
 #: The US and the territories with US numbers (DESIGN.md: a directory of US clinics).
 PHONE_REGIONS = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
 
-#: Refused in any text: C0 and C1 control characters except tab, line feed and carriage return, and
-#: the bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) that make text read
-#: differently from what it holds.
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-#: Refused in a one-line value on top of that: tab, line breaks (U+2028/U+2029 too) and the
-#: invisible zero-width characters (U+200B–U+200D, U+2060, U+FEFF) that make two names look alike.
-_LINE_CONTROL = re.compile("[\t\n\r\u2028\u2029\u200b-\u200d\u2060\ufeff]")
-
-
-def has_line_control(value: str) -> bool:
-    """Whether a one-line value holds a character no one-line field accepts (a name, an address,
-    an email address...). Accents, CJK and every other real letter pass."""
-    return bool(CONTROL.search(value) or _LINE_CONTROL.search(value))
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", re.ASCII)
 _ZIP = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?", re.ASCII)
@@ -116,7 +104,7 @@ def normalise_website(value: str, field: str = "website") -> str:
     def refuse() -> InvalidParameter:
         return InvalidParameter(field, "invalid_website", value=given)
 
-    if not value or CONTROL.search(value) or any(ch.isspace() for ch in value) or len(value) > WEBSITE_LIMIT:
+    if not value or has_control(value) or any(ch.isspace() for ch in value) or len(value) > WEBSITE_LIMIT:
         raise refuse()
     if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value):
         if value.startswith(("/", "\\")):
@@ -259,7 +247,7 @@ def _text(data: Mapping[str, Any], key: str, errors: list) -> str:
         errors.append(InvalidParameter(key, "required"))
     elif len(value) > limit:
         errors.append(InvalidParameter(key, "too_long", max=limit, length=len(value)))
-    elif CONTROL.search(value) if key in MULTILINE_TEXT else has_line_control(value):
+    elif has_control(value) if key in MULTILINE_TEXT else has_line_control(value):
         errors.append(InvalidParameter(key, "control_character"))
     return value
 
@@ -376,6 +364,34 @@ def _clean_prices(rows: Iterable[Mapping[str, Any]], offered: set[str] | None,
 _FIELD_NOUNS = {"state": "US state code", "therapy": "care-model slug", "prices": "covered-service slug"}
 _PARTS = {"carrier": vocab.CARRIERS, "service": vocab.SERVICES, "network": vocab.NETWORKS,
           "plan_type": vocab.PLAN_TYPES}
+#: The problems said the same way whatever the field: their words, filled in from the error's params.
+_PLAIN = {
+    "too_long": "is longer than {max} characters ({length})",
+    "invalid_zip": "‘{value}’ is not a 5-digit ZIP code",
+    "unknown_zip": "ZIP {zip} is not a known US ZIP code",
+    "zip_not_in_state": "ZIP {zip} is in {zip_state}, not {state}",
+    "not_a_number": "‘{value}’ is not a number",
+    "lat_and_lon": "latitude and longitude go together: give both or neither",
+    "invalid_phone": "‘{value}’ is not a valid US phone number",
+    "invalid_website": "‘{value}’ is not an http:// or https:// web address with a real host name",
+    "invalid_email": "‘{value}’ is not a valid email address",
+    "rems_required": "esketamine-nasal (Spravato) may only be listed by a REMS-certified setting",
+    "at_home_needs_states": "the at-home setting needs the states the programme serves",
+    "at_home_states_without_setting": "at-home states are given but the setting at-home is not",
+    "invalid_hours": "‘{day} {opens}-{closes}’ is not a weekday (mo…su) with HH:MM times, closing after opening",
+    "hours_overlap": "two opening times on {day} overlap",
+    "insurance_conflict": "{carrier} for {service} is given as both in-network and out-of-network "
+                          "for the same plan types",
+    "price_min_above_max": "the {service} price range {min}-{max} is reversed",
+    "duplicate_price": "the {service} price is given more than once",
+}
+
+
+class _Params(dict):
+    """An error's params for ``str.format_map``: a missing one reads as None."""
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 def describe(err: InvalidParameter) -> str:
@@ -383,12 +399,12 @@ def describe(err: InvalidParameter) -> str:
     p, reason, field = err.params, err.reason, err.field or ""
     value = p.get("value", "")
     service = p.get("service", "")
+    if reason in _PLAIN:
+        return _PLAIN[reason].format_map(_Params(p, value=value, service=service))
     if reason == "required":
         return {"methods": "at least one administration method is required",
                 "settings": "at least one setting (in-clinic, at-home) is required",
                 "therapy": "a care model is required"}.get(field, "is required")
-    if reason == "too_long":
-        return f"is longer than {p.get('max')} characters ({p.get('length')})"
     if reason == "control_character":
         if field in MULTILINE_TEXT:
             return "holds a control character (only tabs and line breaks may appear in it)"
@@ -400,62 +416,31 @@ def describe(err: InvalidParameter) -> str:
             noun = f"{LIST_FIELDS[field].title.lower()} slug"
         else:
             noun = _FIELD_NOUNS.get(field, "known value")
-        return f"‘{value}’ is not {_article(noun)} {noun}"
-    if reason == "invalid_zip":
-        return f"‘{value}’ is not a 5-digit ZIP code"
-    if reason == "unknown_zip":
-        return f"ZIP {p.get('zip')} is not a known US ZIP code"
-    if reason == "zip_not_in_state":
-        return f"ZIP {p.get('zip')} is in {p.get('zip_state')}, not {p.get('state')}"
-    if reason == "not_a_number":
-        return f"‘{value}’ is not a number"
+        return _not_a(value, noun)
     if reason == "out_of_range":
         if field in ("lat", "lon"):
             name = "latitude" if field == "lat" else "longitude"
             return f"{name} {_number_text(value)} is not between {p.get('min')} and {p.get('max')}"
         return f"the {field.removeprefix('prices-')} price {value} is not a whole number of dollars " \
                f"from {p.get('min')} to {p.get('max')}"
-    if reason == "lat_and_lon":
-        return "latitude and longitude go together: give both or neither"
-    if reason == "invalid_phone":
-        return f"‘{value}’ is not a valid US phone number"
-    if reason == "invalid_website":
-        return f"‘{value}’ is not an http:// or https:// web address with a real host name"
-    if reason == "invalid_email":
-        return f"‘{value}’ is not a valid email address"
     if reason == "invalid_npi":
         if _NPI.fullmatch(value):
             return f"NPI {value} fails its check digit (Luhn over 80840 + the number)"
         return f"‘{value}’ is not an NPI (10 digits starting with 1 or 2)"
-    if reason == "rems_required":
-        return "esketamine-nasal (Spravato) may only be listed by a REMS-certified setting"
-    if reason == "at_home_needs_states":
-        return "the at-home setting needs the states the programme serves"
-    if reason == "at_home_states_without_setting":
-        return "at-home states are given but the setting at-home is not"
-    if reason == "invalid_hours":
-        return f"‘{p.get('day')} {p.get('opens')}-{p.get('closes')}’ is not a weekday (mo…su) with HH:MM " \
-               "times, closing after opening"
-    if reason == "hours_overlap":
-        return f"two opening times on {p.get('day')} overlap"
     if reason == "invalid_insurance":
         part = p.get("part", "")
         if not value:
             return f"an insurance row has no {part.replace('_', ' ')}"
-        noun = f"{_PARTS[part].title.lower()} slug" if part in _PARTS else "known value"
-        return f"‘{value}’ is not {_article(noun)} {noun}"
+        return _not_a(value, f"{_PARTS[part].title.lower()} slug" if part in _PARTS else "known value")
     if reason == "service_not_offered":
         what = f"{p.get('carrier')} insurance" if field == "insurance" else "a price"
         return f"{what} is given for {service}, a service this listing does not offer " \
                "(its methods, care model and evaluation flag decide that)"
-    if reason == "insurance_conflict":
-        return f"{p.get('carrier')} for {service} is given as both in-network and out-of-network " \
-               "for the same plan types"
-    if reason == "price_min_above_max":
-        return f"the {service} price range {p.get('min')}-{p.get('max')} is reversed"
-    if reason == "duplicate_price":
-        return f"the {service} price is given more than once"
     return f"is not valid ({reason})"
+
+
+def _not_a(value: Any, noun: str) -> str:
+    return f"‘{value}’ is not {_article(noun)} {noun}"
 
 
 def _article(noun: str) -> str:

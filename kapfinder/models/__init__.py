@@ -6,6 +6,7 @@ from .facts import STALE_AFTER, ClinicFacts, InsuranceFacts, PriceFacts
 from .gazetteer import GazetteerPlace, GazetteerZip
 from .user import AccountToken, User
 from .moderation import AuditLog, Claim, ListingRevision, ProblemReport, ReminderSent  # noqa: F401
+from .moderation import Decision, ReportStatus  # noqa: F401
 from .draft import ListingDraft  # noqa: F401
 
 __all__ = [

@@ -112,7 +112,7 @@ class Clinic(ClinicDerived, Base):
     medical_screening: Mapped[bool] = mapped_column(Boolean, default=False)
     npi: Mapped[str | None] = mapped_column(String(10), index=True)
 
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=Status.DRAFT)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sample: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -2,18 +2,55 @@
 and the re-confirmation reminders already sent. No Flask here."""
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
 from .clinic import Clinic
 from .user import User
 
 
-class ListingRevision(Base):
+class Decision(enum.StrEnum):
+    """Where a pending revision or a claim stands (``withdrawn``: a revision its owner took back).
+    A ``StrEnum``: stored and compared as its plain value."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class ReportStatus(enum.StrEnum):
+    """Where a problem report stands: open until a moderator resolves or dismisses it."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+
+
+class Decided:
+    """What every item a moderator decides on holds: its listing, when it came, and when and by
+    whom it was decided (revisions, claims and problem reports)."""
+
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    @declared_attr
+    def clinic(cls) -> Mapped[Clinic]:
+        return relationship(Clinic)
+
+    def decide(self, status: str, decided_by_id: int | None, now: datetime) -> None:
+        """Record a decision: the item's new ``status`` (each class has its own column), when, by whom."""
+        self.status, self.decided_at, self.decided_by_id = status, now, decided_by_id
+
+
+class ListingRevision(Decided, Base):
     """Changes to a published listing that wait for a moderator.
 
     ``changes`` maps a field name to ``{"old": ..., "new": ...}`` in the JSON form of
@@ -25,25 +62,20 @@ class ListingRevision(Base):
     __tablename__ = "listing_revision"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected|withdrawn
+    status: Mapped[str] = mapped_column(String(16), default=Decision.PENDING)
     reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
-    clinic: Mapped[Clinic] = relationship()
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
 
     __table_args__ = (Index("ix_listing_revision_status_created", "status", "created_at"),)
     __mapper_args__ = {"version_id_col": version}
 
 
-class Claim(Base):
+class Claim(Decided, Base):
     """An owner's request to take over an unowned listing.
 
     ``method`` is ``email`` (proof by a single-use link, an ``AccountToken`` of purpose ``claim``,
@@ -53,39 +85,28 @@ class Claim(Base):
     __tablename__ = "listing_claim"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     method: Mapped[str] = mapped_column(String(16))  # email | moderator
     email: Mapped[str | None] = mapped_column(String(254))
     note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected
+    status: Mapped[str] = mapped_column(String(16), default=Decision.PENDING)  # never withdrawn
     reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
-    clinic: Mapped[Clinic] = relationship()
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
     __table_args__ = (Index("ix_listing_claim_status_created", "status", "created_at"),)
 
 
-class ProblemReport(Base):
+class ProblemReport(Decided, Base):
     """An anonymous report that something on a listing is wrong. No address or identity is kept."""
 
     __tablename__ = "problem_report"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"), index=True)
     reason: Mapped[str] = mapped_column(String(32))  # a slug of data/vocab/report_reason.json
     note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|resolved|dismissed
+    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.OPEN)
     resolution: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-
-    clinic: Mapped[Clinic] = relationship()
 
     __table_args__ = (Index("ix_problem_report_status_created", "status", "created_at"),)
 

@@ -18,7 +18,7 @@ from ..errors import InvalidParameter
 from ..extensions import db
 from ..forms.account import (ChangePasswordForm, ConfirmEmailForm, ResetPasswordForm, ResetRequestForm,
                              SignInForm, SignOutForm, SignUpForm, add_error)
-from ..mail import MailError, send_mail
+from ..mail import notify
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 bp.record_once(lambda state: init_auth(state.app))
@@ -30,12 +30,7 @@ RESET_PER_ADDRESS = "5/hour"
 
 
 def _mail(to: str, template: str, subject: str, **context) -> None:
-    text = render_template(f"mail/{template}.txt", **context)
-    try:
-        send_mail(current_app.config, to, subject, text)
-    except MailError as exc:
-        # The page the visitor sees must not depend on it; the operator sees it in the log.
-        current_app.logger.error("mail not sent (%s): %s", template, exc)
+    notify(current_app.config, to, subject, render_template(f"mail/{template}.txt", **context), label=template)
 
 
 def _no_referrer(response):

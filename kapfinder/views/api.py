@@ -8,9 +8,8 @@ from __future__ import annotations
 import zlib
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
 
-from .. import vocab
+from .. import listings, vocab
 from ..errors import NotFound
 from ..extensions import db, limiter
 from ..models import Clinic, utcnow
@@ -77,9 +76,8 @@ def _cached_body(stored: bytes | None) -> bytes | None:
 
 @bp.get("/clinics/<ident>")
 def clinic(ident: str):
-    published = select(Clinic).where(Clinic.status == "published")
-    found = (db.session.scalars(published.where(Clinic.id == ident.lower())).first()
-             or db.session.scalars(published.where(Clinic.slug == ident)).first())
+    found = (listings.published_clinic(db.session, clinic_id=ident.lower())
+             or listings.published_clinic(db.session, ident))
     if found is None:
         raise NotFound(None, "not_found")
     return jsonify(clinic_detail(found, url=clinic_url(found)))

@@ -5,7 +5,6 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from sqlalchemy import select
 
 from .. import listings
 from ..accounts import InvalidToken
@@ -13,7 +12,7 @@ from ..auth import confirmed_required, external_url, log_event
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db, limiter
 from ..forms.listing import ClaimForm, ConfirmClaimForm, ReportForm, listing_error_message
-from ..mail import MailError, send_mail
+from ..mail import notify
 from ..models import Clinic, User
 
 bp = Blueprint("community", __name__)
@@ -26,17 +25,14 @@ def _session():
 
 
 def _published(slug: str) -> Clinic:
-    clinic = _session().scalars(select(Clinic).where(Clinic.slug == slug, Clinic.status == "published")).first()
+    clinic = listings.published_clinic(_session(), slug)
     if clinic is None:
         raise NotFound("listing", "not_found")
     return clinic
 
 
 def _mail(to: str, template: str, subject: str, **context) -> None:
-    try:
-        send_mail(current_app.config, to, subject, render_template(template, **context))
-    except MailError as exc:
-        current_app.logger.error("mail not sent (%s): %s", template, exc)
+    notify(current_app.config, to, subject, render_template(template, **context), label=template)
 
 
 def _no_referrer(response):

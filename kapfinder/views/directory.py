@@ -14,11 +14,9 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from flask_babel import format_date, format_time, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from werkzeug.routing import BuildError
 
-from .. import vocab
+from .. import listings, vocab
 from ..extensions import db
 from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
 from ..models import Clinic, utcnow
@@ -75,9 +73,7 @@ def search_page():
 
 @bp.get("/clinics/<slug>")
 def clinic(slug: str):
-    found = db.session.scalar(
-        select(Clinic).where(Clinic.slug == slug, Clinic.status == "published").options(
-            selectinload(Clinic.insurance), selectinload(Clinic.prices), selectinload(Clinic.at_home_state_rows)))
+    found = listings.published_clinic(db.session, slug, details=True)
     if found is None:
         abort(404)
     return render_template("directory/clinic.html", clinic=found, shows_sample=found.sample, now=utcnow(),

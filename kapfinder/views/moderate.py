@@ -7,14 +7,13 @@ from datetime import date, datetime
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from .. import listings, vocab
 from ..auth import external_url, log_event, moderator_required
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db
 from ..forms.listing import DecisionForm, listing_error_message
-from ..mail import MailError, send_mail
+from ..mail import notify
 from ..models import Claim, Clinic, ListingRevision, ProblemReport, User
 
 bp = Blueprint("moderate", __name__, url_prefix="/moderate")
@@ -37,11 +36,7 @@ def mail_user(user_id: int | None, template: str, subject: str, **context) -> No
     user = _session().get(User, user_id)
     if user is None or not user.active:
         return
-    text = render_template(template, **context)
-    try:
-        send_mail(current_app.config, user.email, subject, text)
-    except MailError as exc:
-        current_app.logger.error("mail not sent (%s): %s", template, exc)
+    notify(current_app.config, user.email, subject, render_template(template, **context), label=template)
 
 
 @bp.get("/")
@@ -66,8 +61,7 @@ def _listing_page(clinic_id: str, *, changed: str | None = None, kept_reason: st
     return render_template(
         "moderate/listing.html", clinic=clinic, values=listings.snapshot(clinic),
         revision=listings.pending_revision(session, clinic.id),
-        claims=session.scalars(select(Claim).where(Claim.clinic_id == clinic.id, Claim.status == "pending",
-                                                   Claim.method == "moderator").order_by(Claim.created_at)).all(),
+        claims=listings.moderator_claims(session, clinic.id),
         reports=listings.open_reports(session, clinic.id),
         trail=listings.audit_trail(session, clinic.id),
         owner=session.get(User, clinic.owner_id) if clinic.owner_id else None,
@@ -130,16 +124,17 @@ def reject_listing(clinic_id: str):
                    mail=("moderate/mail/listing_rejected.txt", _("Your listing was not published")))
 
 
-def _revision_clinic(revision_id: int) -> str:
-    revision = _session().get(ListingRevision, revision_id)
-    if revision is None:
-        raise NotFound("revision", "not_found")
-    return revision.clinic_id
+def _clinic_of(model: type[ListingRevision | Claim | ProblemReport], object_id: int, kind: str) -> str:
+    """The listing a revision, claim or report belongs to (the page a decision returns to)."""
+    item = _session().get(model, object_id)
+    if item is None:
+        raise NotFound(kind, "not_found")
+    return item.clinic_id
 
 
 @bp.post("/revisions/<int:revision_id>/approve")
 def approve_revision(revision_id: int):
-    return _decide(_revision_clinic(revision_id),
+    return _decide(_clinic_of(ListingRevision, revision_id, "revision"),
                    lambda version: listings.approve_revision(_session(), revision_id, current_user.id,
                                                              expected_version=version),
                    outcome="revision_approved", versioned="revision",
@@ -148,62 +143,44 @@ def approve_revision(revision_id: int):
 
 @bp.post("/revisions/<int:revision_id>/reject")
 def reject_revision(revision_id: int):
-    return _decide(_revision_clinic(revision_id),
+    return _decide(_clinic_of(ListingRevision, revision_id, "revision"),
                    lambda reason, version: listings.reject_revision(_session(), revision_id, current_user.id, reason,
                                                                     expected_version=version),
                    outcome="revision_rejected", needs_reason=True, versioned="revision",
                    mail=("moderate/mail/revision_rejected.txt", _("Your changes were not published")))
 
 
-def _claim_clinic(claim_id: int) -> str:
-    claim = _session().get(Claim, claim_id)
-    if claim is None:
-        raise NotFound("claim", "not_found")
-    return claim.clinic_id
-
-
 @bp.post("/claims/<int:claim_id>/approve")
 def approve_claim(claim_id: int):
-    return _decide(_claim_clinic(claim_id), lambda: listings.approve_claim(_session(), claim_id, current_user.id),
+    return _decide(_clinic_of(Claim, claim_id, "claim"),
+                   lambda: listings.approve_claim(_session(), claim_id, current_user.id),
                    outcome="claim_approved", mail=("moderate/mail/claim_approved.txt", _("Your claim was approved")))
 
 
 @bp.post("/claims/<int:claim_id>/reject")
 def reject_claim(claim_id: int):
-    return _decide(_claim_clinic(claim_id),
+    return _decide(_clinic_of(Claim, claim_id, "claim"),
                    lambda reason: listings.reject_claim(_session(), claim_id, current_user.id, reason),
                    outcome="claim_rejected", needs_reason=True,
                    mail=("moderate/mail/claim_rejected.txt", _("Your claim was not approved")))
 
 
-def _report_clinic(report_id: int) -> str:
-    report = _session().get(ProblemReport, report_id)
-    if report is None:
-        raise NotFound("report", "not_found")
-    return report.clinic_id
-
-
 @bp.post("/reports/<int:report_id>/resolve")
 def resolve_report(report_id: int):
-    return _decide(_report_clinic(report_id),
+    return _decide(_clinic_of(ProblemReport, report_id, "report"),
                    lambda reason: listings.resolve_report(_session(), report_id, current_user.id, resolution=reason),
                    outcome="report_resolved", needs_reason=True)
 
 
 @bp.post("/reports/<int:report_id>/dismiss")
 def dismiss_report(report_id: int):
-    return _decide(_report_clinic(report_id),
+    return _decide(_clinic_of(ProblemReport, report_id, "report"),
                    lambda reason: listings.resolve_report(_session(), report_id, current_user.id, dismiss=True,
                                                           resolution=reason),
                    outcome="report_dismissed", needs_reason=True)
 
 
 # --- showing values ---------------------------------------------------------------------------
-
-LIST_VOCABS = {"methods": vocab.METHODS, "settings": vocab.SETTINGS, "conditions": vocab.CONDITIONS,
-               "therapy_extras": vocab.THERAPY_EXTRAS, "prescriber_types": vocab.PRESCRIBER_TYPES,
-               "therapist_licenses": vocab.THERAPIST_LICENSES, "at_home_states": vocab.STATES}
-
 
 @bp.app_template_filter("listing_value")
 def listing_value(value, field: str = "") -> str:
@@ -212,8 +189,8 @@ def listing_value(value, field: str = "") -> str:
         return "—"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
-    if field in LIST_VOCABS and isinstance(value, list):
-        vocabulary = LIST_VOCABS[field]
+    if field in listings.LIST_FIELDS and isinstance(value, list):
+        vocabulary = listings.LIST_FIELDS[field]
         return ", ".join(vocabulary.label(v) if v in vocabulary else str(v) for v in value)
     if field == "therapy" and value in vocab.THERAPY:
         return vocab.THERAPY.label(value)

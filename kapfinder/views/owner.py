@@ -17,6 +17,7 @@ from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db
 from ..forms.listing import STEP_TITLES, ListingForm, VersionForm, apply_row_action, listing_error_message, \
     parse_step, review_sections
+from ..models import Status
 
 bp = Blueprint("owner", __name__, url_prefix="/owner")
 STEP = "<any(basics, care, prices, safety, review):step>"
@@ -228,7 +229,7 @@ def _render(working: drafts.Working, step: str, found: list, *, conflict: bool =
         summary=summary, general=form.section_errors.get("general", []),
         behind=working.behind, changed=_labels_of(drafts.changed_since(session, working)) if working.behind else "",
         moderated=_labels_of(k for k in drafts.STEP_FIELDS[step] if k in listings.MODERATED_FIELDS)
-        if working.clinic is not None and working.clinic.status == "published" else "",
+        if working.clinic is not None and working.clinic.status == Status.PUBLISHED else "",
         revision=listings.pending_revision(session, clinic_id) if clinic_id else None,
         discard_url=url_for("owner.discard_edit", clinic_id=clinic_id) if clinic_id else url_for("owner.discard_new"),
         discard_form=VersionForm(),

@@ -8,7 +8,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from fixtures.accounts import DEFAULT_PASSWORD, outbox_messages, post_form, sign_in
-from kapfinder.mail import MailError, send_mail
+from kapfinder.mail import MailError, notify, send_mail
 
 
 class Inbox:
@@ -84,6 +84,15 @@ def test_send_mail_logs_in_with_the_credentials_in_the_url(smtp_server, tmp_path
 def test_an_unreachable_smtp_server_is_a_mail_error():
     with pytest.raises(MailError):
         send_mail({"SMTP_URL": f"smtp://127.0.0.1:{_free_port()}"}, "owner@clinic.example", "Hello", "Text")
+
+
+def test_notify_logs_a_failure_instead_of_raising(caplog, tmp_path):
+    config = {"SMTP_URL": f"smtp://127.0.0.1:{_free_port()}"}
+    with caplog.at_level("ERROR", logger="kapfinder.mail"):
+        assert notify(config, "owner@clinic.example", "Hello", "Text", label="mail/reset.txt") is False
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["mail not sent (mail/reset.txt)"]
+    assert notify({"INSTANCE_PATH": str(tmp_path)}, "owner@clinic.example", "Hello", "Text", label="x") is True
+    assert len(list(tmp_path.glob("outbox/*.eml"))) == 1
 
 
 def test_without_smtp_mail_goes_to_the_outbox(tmp_path):

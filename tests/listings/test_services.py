@@ -308,6 +308,16 @@ def test_reports_on_private_listings_are_not_found(db_session, owner):
         listings.report_problem(db_session, clinic.id, "closed")
 
 
+def test_the_published_clinic_is_found_by_slug_or_id_and_nothing_else_is(db_session, owner, make_clinic):
+    shown = make_clinic(slug="shown-austin")
+    private = submit(db_session, owner)
+    assert listings.published_clinic(db_session, "shown-austin").id == shown.id
+    assert listings.published_clinic(db_session, clinic_id=shown.id).id == shown.id
+    assert listings.published_clinic(db_session, "shown-austin", details=True).id == shown.id
+    assert listings.published_clinic(db_session, clinic_id=private.id) is None
+    assert listings.published_clinic(db_session, "no-such-austin") is None
+
+
 def test_remind_mails_once_per_cycle_between_75_and_90_days(db_session, owner, other_owner, make_clinic, days_ago):
     due = make_clinic(owner_id=owner.id, confirmed_at=days_ago(80))
     make_clinic(owner_id=owner.id, confirmed_at=days_ago(70))  # too early

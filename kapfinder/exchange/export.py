@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from .. import hsds
+from ..hsds.documents import organization_doc
+from ..hsds.taxonomies import all_taxonomies, all_terms
 from ..models import Clinic
 from . import flat
 from .common import FLAT_CSV_NAME, LICENSE_NAME, dump_json, escape_cell, format_number, license_text
@@ -145,7 +146,7 @@ def _dump(doc: Any) -> bytes:
 
 
 def taxonomies_doc() -> dict[str, Any]:
-    return {"taxonomies": hsds.all_taxonomies(), "taxonomy_terms": hsds.all_terms()}
+    return {"taxonomies": all_taxonomies(), "taxonomy_terms": all_terms()}
 
 
 def _write_hsds_json(session: Session, work: Path, settings: ExportSettings, tick) -> int:
@@ -153,7 +154,7 @@ def _write_hsds_json(session: Session, work: Path, settings: ExportSettings, tic
     orgs.mkdir()
     count = 0
     for clinic in published_clinics(session):
-        doc = hsds.organization_doc(clinic, settings.base_url, full_service=True)
+        doc = organization_doc(clinic, settings.base_url, full_service=True)
         (orgs / f"{clinic.id}.json").write_bytes(_dump(doc))
         count += 1
         tick(1)
@@ -243,14 +244,14 @@ def _write_hsds_csv(session: Session, work: Path, settings: ExportSettings, tick
         columns = {name: table_columns(TABLES[name]) for name in TABLES}
         count = 0
         for clinic in published_clinics(session):
-            doc = hsds.organization_doc(clinic, settings.base_url, full_service=True)
+            doc = organization_doc(clinic, settings.base_url, full_service=True)
             for table, row in table_rows(doc):
                 writers[table].writerow([_cell(row.get(c)) for c in columns[table]])
             count += 1
             tick(1)
-        for taxonomy in hsds.all_taxonomies():
+        for taxonomy in all_taxonomies():
             writers["taxonomy"].writerow([_cell(taxonomy.get(c)) for c in columns["taxonomy"]])
-        for term in hsds.all_terms():
+        for term in all_terms():
             writers["taxonomy_term"].writerow([_cell(term.get(c)) for c in columns["taxonomy_term"]])
     finally:
         for f in files.values():

@@ -4,7 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import hsds, vocab
+from .. import vocab
+from ..formats import national_phone
+from ..hsds.ids import ID_PATTERN
 from ..listings.rules import insurance_key
 from ..models import Clinic
 from .common import format_number, iso_datetime, parse_date, parse_datetime
@@ -51,7 +53,7 @@ def clinic_row(clinic: Clinic) -> dict[str, str]:
         "street": clinic.street or "", "city": clinic.city or "", "state": clinic.state or "", "zip": clinic.zip or "",
         "lat": format_number(clinic.lat) if clinic.lat is not None else "",
         "lon": format_number(clinic.lon) if clinic.lon is not None else "",
-        "phone": hsds.national_phone(clinic.phone) or "", "website": clinic.website or "", "email": clinic.email or "",
+        "phone": national_phone(clinic.phone) or "", "website": clinic.website or "", "email": clinic.email or "",
         "hours": "; ".join(f"{h['day']} {h['opens']}-{h['closes']}" for h in clinic.hours or []),
         "hours_note": clinic.hours_note or "",
         "therapy": clinic.therapy or "",
@@ -77,7 +79,7 @@ def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord
         return (row.get(name) or "").strip()
 
     if text("id"):
-        if not hsds.ID_PATTERN.match(text("id")):
+        if not ID_PATTERN.match(text("id")):
             report.add("id", f"‘{text('id')}’ is not a UUID")
         values["id"] = text("id").lower()
     values["slug"] = text("slug") or None

@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
 from typing import Any, Iterator
 
-from .. import hsds, vocab
+from .. import vocab
+from ..hsds.documents import parse_value
+from ..hsds.ids import hsds_id, location_id
+from ..hsds.taxonomies import SAFETY_FLAGS, TAXONOMY_PREFIX, VOCAB_BY_NAME, taxonomy_index, term_index
+from ..listings.rules import DAYS
 from ..geo import state_code
 from .common import Skipped, parse_date, parse_datetime
 from .records import ClinicRecord, RecordProblems
 
 URI_SLUG = re.compile(r"/clinics/([^/?#]+)/?$")
-DAY_CODES = {d.upper(): d for d in hsds.DAYS}
+DAY_CODES = {d.upper(): d for d in DAYS}
 AMOUNT = re.compile(r"^USD (\d+|\?)-(\d+|\?) per session$")
 
 
@@ -102,7 +106,7 @@ class TermResolver:
     def __call__(self, attr: dict[str, Any], pointer: str, problems: RecordProblems) -> tuple[str, str] | None:
         nested = attr.get("taxonomy_term") if isinstance(attr.get("taxonomy_term"), dict) else None
         tid = str(attr.get("taxonomy_term_id") or (nested or {}).get("id") or "").lower()
-        known = hsds.term_index().get(tid)
+        known = term_index().get(tid)
         if known:
             return known
         term = nested or self.file_terms.get(tid)
@@ -113,27 +117,27 @@ class TermResolver:
         detail = term.get("taxonomy_detail") if isinstance(term.get("taxonomy_detail"), dict) else {}
         tax_id = str(term.get("taxonomy_id") or detail.get("id") or "").lower()
         tax_name = str(term.get("taxonomy") or detail.get("name") or "")
-        vocab_name = hsds.taxonomy_index().get(tax_id)
-        if vocab_name is None and tax_name.startswith(hsds.TAXONOMY_PREFIX):
-            vocab_name = tax_name[len(hsds.TAXONOMY_PREFIX):]
-            if vocab_name not in hsds.VOCAB_BY_NAME:
+        vocab_name = taxonomy_index().get(tax_id)
+        if vocab_name is None and tax_name.startswith(TAXONOMY_PREFIX):
+            vocab_name = tax_name[len(TAXONOMY_PREFIX):]
+            if vocab_name not in VOCAB_BY_NAME:
                 problems.add("taxonomy", f"‘{tax_name}’ is not a kapfinder taxonomy", f"{pointer}/taxonomy_term")
                 return None
         if vocab_name is None:
             return None  # a term of somebody else's taxonomy: not ours to read
         code = str(term.get("code") or "")
-        if code not in hsds.VOCAB_BY_NAME[vocab_name]:
-            problems.add("taxonomy_term", f"‘{code}’ is not a term of {hsds.TAXONOMY_PREFIX}{vocab_name}",
+        if code not in VOCAB_BY_NAME[vocab_name]:
+            problems.add("taxonomy_term", f"‘{code}’ is not a term of {TAXONOMY_PREFIX}{vocab_name}",
                          f"{pointer}/taxonomy_term")
             return None
         return vocab_name, code
 
 
 def clinic_id_for(org_id: str | None, loc_id: str | None) -> str | None:
-    if org_id and loc_id and hsds.location_id(org_id.lower()) == loc_id.lower():
+    if org_id and loc_id and location_id(org_id.lower()) == loc_id.lower():
         return org_id.lower()
     if loc_id:
-        return hsds.hsds_id(f"location/{loc_id.lower()}")
+        return hsds_id(f"location/{loc_id.lower()}")
     return org_id.lower() if org_id else None
 
 
@@ -275,8 +279,8 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
             lists["therapist_licenses"].append(slug)
         elif vocab_name == "payment_option":
             flags[slug] = True
-        elif vocab_name == "listing" and slug in hsds.SAFETY_FLAGS:
-            flags[hsds.SAFETY_FLAGS[slug]] = True
+        elif vocab_name == "listing" and slug in SAFETY_FLAGS:
+            flags[SAFETY_FLAGS[slug]] = True
         elif vocab_name == "listing" and slug == "sample":
             flags["sample"] = True
 
@@ -318,7 +322,7 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
             elif vn == "listing" and slug == "sample":
                 flags["sample"] = True
             elif vn == "listing" and slug == "accepting-new-patients" and accepting[0] is None:
-                head, pairs = hsds.parse_value(value)
+                head, pairs = parse_value(value)
                 if head not in ("true", "false"):
                     problems.add("value", f"‘{value}’ should start with true or false", f"{ptr}/value")
                 accepting = (head == "true", _as_of(pairs, ptr, problems))
@@ -337,7 +341,7 @@ def _record(org, optr, loc, lptr, services, org_terms, problems: RecordProblems)
         for vn, slug, value, ptr in terms:
             if vn != "insurance":
                 continue
-            head, pairs = hsds.parse_value(value)
+            head, pairs = parse_value(value)
             if head not in vocab.NETWORKS:
                 problems.add("value", f"‘{head}’ is not a network slug (in-network, out-of-network)", f"{ptr}/value")
                 continue

@@ -29,7 +29,8 @@ from typing import IO, Any, Callable, Iterator
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from .. import bulk, hsds, listings, vocab
+from .. import bulk, listings, vocab
+from ..hsds.ids import hsds_id
 from ..db import write_transaction
 from ..models import Clinic, ClinicAtHomeState, ClinicInsurance, ClinicPrice, ListingRevision, utcnow
 from . import flat, schemas
@@ -810,7 +811,7 @@ def _clinic_values(record: ClinicRecord, publish: bool, now: datetime) -> dict[s
     v.setdefault("created_at", v.get("updated_at") or now)
     v.setdefault("updated_at", now)
     if not v.get("id"):
-        v["id"] = hsds.hsds_id(f"import/{v.get('name')}/{v.get('street')}/{v.get('zip')}")
+        v["id"] = hsds_id(f"import/{v.get('name')}/{v.get('street')}/{v.get('zip')}")
     return v
 
 

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from .ids import ID_PATTERN
-from .params import COUNT_RANGES, MAX_PROXIMITY_M, MAX_VALUE_LENGTH
+from .params import COUNT_RANGES, LIST_PARAMETERS, MAX_PROXIMITY_M, MAX_VALUE_LENGTH
 
 HSDS_DIR = Path(__file__).parents[1] / "data" / "hsds-3.0"
 SCHEMA_DIR = HSDS_DIR / "schema"
 OFFICIAL_BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
 TEXT_PATTERN = "^[^\\u0000-\\u001F\\u007F]*$"
 UUID_PATTERN = ID_PATTERN.pattern
-LIST_PATHS = ("/services", "/organizations", "/service_at_locations", "/taxonomies", "/taxonomy_terms")
+LIST_PATHS = tuple(f"/{endpoint}" for endpoint in LIST_PARAMETERS)
 
 PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "search": {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": TEXT_PATTERN},
@@ -200,8 +200,3 @@ def _operations(doc: dict[str, Any]):
 def patched_openapi_text(base_url: str, license_name: str = "CC-BY-4.0") -> str:
     """The patched document as JSON text (built once per base URL and licence)."""
     return _patched(base_url, license_name)
-
-
-def patched_openapi(base_url: str, license_name: str = "CC-BY-4.0") -> dict[str, Any]:
-    """The patched document (a fresh copy: callers may change it)."""
-    return json.loads(_patched(base_url, license_name))

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Sequence
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from .. import vocab
+from .. import geo, search, vocab
 from ..errors import NotFound, UnknownLocation
 from ..models import Clinic, Status
 from .documents import (minimal_service_doc, organization_doc, organization_list_doc, sal_doc, sal_list_doc,
@@ -178,8 +178,6 @@ def _near_postcode(session: Session, q: ListQuery) -> list[tuple[str, bool]]:
     group (at-home programmes serving the ZIP's state, wherever their office is) stays on /search
     and /api/v1, and only its distance matches are kept here.
     """
-    from .. import geo, search
-
     if geo.lookup_zip(session, q.postcode) is None:
         raise UnknownLocation(q.postcode, field="postcode")
     miles = q.proximity_m / METRES_PER_MILE if q.proximity_m else DEFAULT_PROXIMITY_MI

@@ -1,11 +1,15 @@
-"""Pieces shared by exports and imports: CSV cell safety, value formats, problem reports."""
+"""Pieces shared by exports and imports: CSV cell safety, value formats, problem reports and the
+import's report."""
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .records import ClinicRecord
 
 try:  # about thirty times faster than the pure-Python indenting encoder; the same output here
     import orjson
@@ -59,13 +63,6 @@ def format_number(value: float | int) -> str:
     return repr(float(value))
 
 
-def iso_datetime(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    value = value.astimezone(timezone.utc)
-    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds").replace("+00:00", "Z")
-
-
 def parse_datetime(text: str) -> datetime:
     """An ISO 8601 datetime; a naive one is taken as UTC. Raises ValueError."""
     value = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
@@ -99,6 +96,42 @@ class Skipped:
         return f"{self.where}: skipped: {self.reason}"
 
 
+#: What a format reader yields for each record of the input: the record (None when unreadable),
+#: the problems found reading it, and why it is skipped (None when it is not).
+Item = tuple["ClinicRecord | None", list[Problem], "Skipped | None"]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An existing listing whose imported changes wait for a moderator."""
+
+    where: str
+    clinic_id: str
+    reason: str
+    fields: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.where}: changes wait for a moderator ({self.reason}): {', '.join(self.fields)}"
+
+
+@dataclass
+class ImportReport:
+    format: str
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    #: Listings whose changes wait for a moderator as a pending revision (owned, or published
+    #: and imported without ``--publish``).
+    waiting: list[Waiting] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
 def license_text(license_name: str, attribution: str | None, base_url: str) -> str:
     lines = [
         "kapfinder open data",
@@ -117,7 +150,3 @@ def license_text(license_name: str, attribution: str | None, base_url: str) -> s
         "",
     ]
     return "\n".join(lines)
-
-
-def text_or_empty(value: Any) -> str:
-    return "" if value is None else str(value)

@@ -6,35 +6,25 @@ at ``/open-data/`` are never half-written. Clinics are read in chunks: memory st
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from .. import hsds
-from ..models import Clinic
+from ..hsds.documents import organization_doc
+from ..hsds.taxonomies import all_taxonomies, all_terms
+from ..models import Clinic, Status
 from . import flat
 from .common import FLAT_CSV_NAME, LICENSE_NAME, dump_json, escape_cell, format_number, license_text
-from .schemas import SCHEMA_DIR
+from .schemas import NESTING, TABLE_SCHEMAS, TABLES, table_columns
 
 CHUNK = 500
-#: The HSDS tables, from the official per-table schemas, in datapackage ``order``.
-TABLE_SCHEMAS = sorted(
-    (json.loads(p.read_text(encoding="utf-8")) for p in SCHEMA_DIR.glob("*.json") if p.name != "openapi.json"),
-    key=lambda s: s["datapackage_metadata"]["order"])
-TABLES = {s["name"]: s for s in TABLE_SCHEMAS}
-
-
-def table_columns(schema: dict[str, Any]) -> list[str]:
-    """The tabular columns of a table: every property that is not a nested array or object."""
-    return [name for name, prop in schema["properties"].items()
-            if prop.get("type") not in ("array", "object") and "$ref" not in prop]
 
 
 @dataclass
@@ -51,7 +41,7 @@ class ExportSettings:
 
 
 def count_published(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Clinic).where(Clinic.status == "published")) or 0
+    return session.scalar(select(func.count()).select_from(Clinic).where(Clinic.status == Status.PUBLISHED)) or 0
 
 
 def published_clinics(session: Session) -> Iterator[Clinic]:
@@ -59,7 +49,7 @@ def published_clinics(session: Session) -> Iterator[Clinic]:
     last = ""
     while True:
         chunk = session.scalars(
-            select(Clinic).where(Clinic.status == "published", Clinic.id > last).order_by(Clinic.id).limit(CHUNK)
+            select(Clinic).where(Clinic.status == Status.PUBLISHED, Clinic.id > last).order_by(Clinic.id).limit(CHUNK)
             .options(selectinload(Clinic.insurance), selectinload(Clinic.prices),
                      selectinload(Clinic.at_home_state_rows))).all()
         if not chunk:
@@ -75,45 +65,57 @@ def default_target(instance_path: str | Path, fmt: str) -> Path:
     return exports / (FLAT_CSV_NAME if fmt == "csv" else fmt)
 
 
+class _Counted:
+    """The published clinics, counted and reported to ``progress`` as each is written."""
+
+    def __init__(self, session: Session, progress: Callable[[int], None] | None):
+        self.session, self.progress, self.count = session, progress, 0
+
+    def __iter__(self) -> Iterator[Clinic]:
+        for clinic in published_clinics(self.session):
+            yield clinic
+            self.count += 1
+            if self.progress is not None:
+                self.progress(1)
+
+
 def export(session: Session, fmt: str, target: str | Path, settings: ExportSettings,
            progress: Callable[[int], None] | None = None) -> ExportResult:
     """Write the published directory in ``fmt`` to ``target`` (a file for csv unless it is a folder)."""
     target = Path(target)
-    tick = progress or (lambda n: None)
+    clinics = _Counted(session, progress)
+    licence = license_text(settings.license, settings.attribution, settings.base_url)
     if fmt == "csv":
         if target.is_dir() or (not target.suffix and not target.exists()):
             target = target / FLAT_CSV_NAME
         target.parent.mkdir(parents=True, exist_ok=True)
-        count = _atomic_file(target, lambda f: _write_flat(session, f, tick))
-        (target.parent / LICENSE_NAME).write_text(license_text(settings.license, settings.attribution,
-                                                               settings.base_url), encoding="utf-8")
-        return ExportResult(target, count)
+        _atomic_file(target, lambda f: _write_flat(clinics, f))
+        (target.parent / LICENSE_NAME).write_text(licence, encoding="utf-8")
+        return ExportResult(target, clinics.count)
     if fmt not in ("hsds-json", "hsds-csv"):
         raise ValueError(f"unknown export format {fmt!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         writer = _write_hsds_json if fmt == "hsds-json" else _write_hsds_csv
-        count = writer(session, work, settings, tick)
-        (work / LICENSE_NAME).write_text(license_text(settings.license, settings.attribution, settings.base_url),
-                                         encoding="utf-8")
+        writer(clinics, work, settings)
+        (work / LICENSE_NAME).write_text(licence, encoding="utf-8")
         _swap_dir(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return ExportResult(target, count)
+    return ExportResult(target, clinics.count)
 
 
-def _atomic_file(target: Path, write) -> Any:
+def _atomic_file(target: Path, write: Callable[[IO[str]], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            result = write(f)
+            write(f)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return result
 
 
 def _swap_dir(work: Path, target: Path) -> None:
@@ -128,37 +130,25 @@ def _swap_dir(work: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_flat(session: Session, f, tick) -> int:
+def _write_flat(clinics: Iterable[Clinic], f: IO[str]) -> None:
     writer = csv.writer(f, lineterminator="\r\n")
     writer.writerow(flat.HEADER)
-    count = 0
-    for clinic in published_clinics(session):
+    for clinic in clinics:
         row = flat.clinic_row(clinic)
         writer.writerow([escape_cell(row[k]) for k in flat.HEADER])
-        count += 1
-        tick(1)
-    return count
-
-
-def _dump(doc: Any) -> bytes:
-    return dump_json(doc)
 
 
 def taxonomies_doc() -> dict[str, Any]:
-    return {"taxonomies": hsds.all_taxonomies(), "taxonomy_terms": hsds.all_terms()}
+    return {"taxonomies": all_taxonomies(), "taxonomy_terms": all_terms()}
 
 
-def _write_hsds_json(session: Session, work: Path, settings: ExportSettings, tick) -> int:
+def _write_hsds_json(clinics: Iterable[Clinic], work: Path, settings: ExportSettings) -> None:
     orgs = work / "organizations"
     orgs.mkdir()
-    count = 0
-    for clinic in published_clinics(session):
-        doc = hsds.organization_doc(clinic, settings.base_url, full_service=True)
-        (orgs / f"{clinic.id}.json").write_bytes(_dump(doc))
-        count += 1
-        tick(1)
-    (work / "taxonomies.json").write_bytes(_dump(taxonomies_doc()))
-    return count
+    for clinic in clinics:
+        doc = organization_doc(clinic, settings.base_url, full_service=True)
+        (orgs / f"{clinic.id}.json").write_bytes(dump_json(doc))
+    (work / "taxonomies.json").write_bytes(dump_json(taxonomies_doc()))
 
 
 # --- HSDS tabular form ------------------------------------------------------------------------
@@ -174,34 +164,15 @@ def _cell(value: Any) -> str:
     return escape_cell(str(value))
 
 
-def table_rows(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def table_rows(doc: dict[str, Any], table: str = "organization") -> Iterator[tuple[str, dict[str, Any]]]:
     """(table, row) for every record of one organization document, foreign keys filled in."""
-    org_id = doc["id"]
-    yield "organization", doc
-    for ident in doc.get("organization_identifiers", []):
-        yield "organization_identifier", ident
-    for attr in doc.get("attributes", []):
-        yield "attribute", attr
-    for meta in doc.get("metadata", []):
-        yield "metadata", meta
-    for loc in doc.get("locations", []):
-        yield "location", loc
-        for address in loc.get("addresses", []):
-            yield "address", address
-        for phone in loc.get("phones", []):
-            yield "phone", phone
-        for schedule in loc.get("schedules", []):
-            yield "schedule", schedule
-    for service in doc.get("services", []):
-        yield "service", {**service, "organization_id": org_id}
-        for sal in service.get("service_at_locations", []):
-            yield "service_at_location", sal
-        for area in service.get("service_areas", []):
-            yield "service_area", area
-        for option in service.get("cost_options", []):
-            yield "cost_option", option
-        for attr in service.get("attributes", []):
-            yield "attribute", attr
+    if table == "organization":
+        yield table, doc
+    for field_name, child, key in NESTING[table]:
+        for item in doc.get(field_name, []):
+            yield child, item if key in item else {**item, key: doc["id"]}
+            if child in NESTING:
+                yield from table_rows(item, child)
 
 
 def datapackage(settings: ExportSettings) -> dict[str, Any]:
@@ -232,28 +203,23 @@ def datapackage(settings: ExportSettings) -> dict[str, Any]:
     return package
 
 
-def _write_hsds_csv(session: Session, work: Path, settings: ExportSettings, tick) -> int:
-    files, writers = {}, {}
-    try:
+def _write_hsds_csv(clinics: Iterable[Clinic], work: Path, settings: ExportSettings) -> None:
+    columns = {name: table_columns(schema) for name, schema in TABLES.items()}
+    with ExitStack() as files:
+        writers = {}
         for schema in TABLE_SCHEMAS:
-            f = open(work / schema["path"], "w", encoding="utf-8", newline="")
-            files[schema["name"]] = f
+            f = files.enter_context(open(work / schema["path"], "w", encoding="utf-8", newline=""))
             writers[schema["name"]] = csv.writer(f, lineterminator="\r\n")
-            writers[schema["name"]].writerow(table_columns(schema))
-        columns = {name: table_columns(TABLES[name]) for name in TABLES}
-        count = 0
-        for clinic in published_clinics(session):
-            doc = hsds.organization_doc(clinic, settings.base_url, full_service=True)
-            for table, row in table_rows(doc):
-                writers[table].writerow([_cell(row.get(c)) for c in columns[table]])
-            count += 1
-            tick(1)
-        for taxonomy in hsds.all_taxonomies():
-            writers["taxonomy"].writerow([_cell(taxonomy.get(c)) for c in columns["taxonomy"]])
-        for term in hsds.all_terms():
-            writers["taxonomy_term"].writerow([_cell(term.get(c)) for c in columns["taxonomy_term"]])
-    finally:
-        for f in files.values():
-            f.close()
-    (work / "datapackage.json").write_bytes(_dump(datapackage(settings)))
-    return count
+            writers[schema["name"]].writerow(columns[schema["name"]])
+
+        def write(table: str, row: dict[str, Any]) -> None:
+            writers[table].writerow([_cell(row.get(c)) for c in columns[table]])
+
+        for clinic in clinics:
+            for table, row in table_rows(organization_doc(clinic, settings.base_url, full_service=True)):
+                write(table, row)
+        for taxonomy in all_taxonomies():
+            write("taxonomy", taxonomy)
+        for term in all_terms():
+            write("taxonomy_term", term)
+    (work / "datapackage.json").write_bytes(dump_json(datapackage(settings)))

@@ -1,14 +1,21 @@
-"""The flat CSV: one row per clinic, for people who edit in a spreadsheet (header in docs/HSDS.md)."""
+"""The flat CSV: one row per clinic, for people who edit in a spreadsheet (header in docs/HSDS.md).
+
+A clinic → its row (exports), a row → a clinic record (imports), and the reader of a flat file.
+"""
 from __future__ import annotations
 
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
-from .. import hsds, vocab
-from ..listings.rules import insurance_key
+from .. import vocab
+from ..formats import iso_date, iso_exact, national_phone
+from ..hsds.ids import ID_PATTERN
+from ..listings.rules import LIST_FIELDS, insurance_key
 from ..models import Clinic
-from .common import format_number, iso_datetime, parse_date, parse_datetime
+from .common import Item, format_number, parse_date, parse_datetime
 from .records import ClinicRecord, RecordProblems
+from .textfiles import csv_header, csv_rows, is_broken
 
 HEADER = (
     "id", "slug", "name", "description", "street", "city", "state", "zip", "lat", "lon", "phone", "website",
@@ -20,9 +27,6 @@ HEADER = (
 )
 #: Columns a file must have (``listing_rules`` requires a value in each of them too).
 REQUIRED = ("name", "street", "city", "state", "zip", "phone", "methods", "settings", "therapy")
-LISTS = {"methods": vocab.METHODS, "settings": vocab.SETTINGS, "at_home_states": vocab.STATES,
-         "conditions": vocab.CONDITIONS, "therapy_extras": vocab.THERAPY_EXTRAS,
-         "prescriber_types": vocab.PRESCRIBER_TYPES, "therapist_licenses": vocab.THERAPIST_LICENSES}
 FLAGS = ("offers_evaluation", "sliding_scale", "financing", "superbill", "hsa_fsa", "rems_certified",
          "vital_signs_monitoring", "medical_screening", "sample")
 DATETIMES = ("created_at", "verified_at", "confirmed_at", "updated_at")
@@ -40,35 +44,35 @@ def clinic_row(clinic: Clinic) -> dict[str, str]:
     rows = sorted(clinic.insurance, key=lambda r: insurance_key(
         {"carrier": r.carrier, "service": r.service, "plan_types": r.plan_types, "network": r.network}))
     insurance = "; ".join(
-        f"{r.service}:{r.carrier}:{r.network}:{','.join(r.plan_types)}:{r.as_of.isoformat() if r.as_of else ''}"
+        f"{r.service}:{r.carrier}:{r.network}:{','.join(r.plan_types)}:{iso_date(r.as_of) or ''}"
         for r in rows)
     prices = "; ".join(
         f"{p.service}:{'' if p.min_usd is None else p.min_usd}-{'' if p.max_usd is None else p.max_usd}:"
-        f"{p.as_of.isoformat() if p.as_of else ''}"
+        f"{iso_date(p.as_of) or ''}"
         for p in sorted(clinic.prices, key=lambda p: vocab.SERVICES.slugs.index(p.service)))
     row = {
         "id": clinic.id, "slug": clinic.slug or "", "name": clinic.name, "description": clinic.description or "",
         "street": clinic.street or "", "city": clinic.city or "", "state": clinic.state or "", "zip": clinic.zip or "",
         "lat": format_number(clinic.lat) if clinic.lat is not None else "",
         "lon": format_number(clinic.lon) if clinic.lon is not None else "",
-        "phone": hsds.national_phone(clinic.phone) or "", "website": clinic.website or "", "email": clinic.email or "",
+        "phone": national_phone(clinic.phone) or "", "website": clinic.website or "", "email": clinic.email or "",
         "hours": "; ".join(f"{h['day']} {h['opens']}-{h['closes']}" for h in clinic.hours or []),
         "hours_note": clinic.hours_note or "",
         "therapy": clinic.therapy or "",
         "accepting_new_patients": "" if clinic.accepting_new_patients is None else _flag(clinic.accepting_new_patients),
-        "accepting_as_of": clinic.accepting_as_of.isoformat() if clinic.accepting_as_of else "",
+        "accepting_as_of": iso_date(clinic.accepting_as_of) or "",
         "npi": clinic.npi or "", "insurance": insurance, "prices": prices,
     }
-    for name in LISTS:
+    for name in LIST_FIELDS:
         row[name] = ";".join(getattr(clinic, name))
     for name in FLAGS:
         row[name] = _flag(getattr(clinic, name))
     for name in DATETIMES:
-        row[name] = iso_datetime(getattr(clinic, name))
+        row[name] = iso_exact(getattr(clinic, name)) or ""
     return {k: row[k] for k in HEADER}
 
 
-def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord | None:
+def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord:
     """A clinic record from a flat row: the cells read into the values the listing rules check
     (``records.finish``). Problems of the format itself go to ``report`` (field = the column)."""
     values: dict[str, Any] = {}
@@ -77,14 +81,14 @@ def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord
         return (row.get(name) or "").strip()
 
     if text("id"):
-        if not hsds.ID_PATTERN.match(text("id")):
+        if not ID_PATTERN.match(text("id")):
             report.add("id", f"‘{text('id')}’ is not a UUID")
         values["id"] = text("id").lower()
     values["slug"] = text("slug") or None
     for name in ("name", "description", "street", "city", "state", "zip", "lat", "lon", "phone", "website",
                  "email", "hours_note", "npi", "therapy"):
         values[name] = row.get(name) or ""
-    for name in LISTS:
+    for name in LIST_FIELDS:
         values[name] = [s.strip() for s in text(name).split(";") if s.strip()]
     for name in FLAGS:
         values[name] = _parse_flag(text(name), name, report) or False
@@ -124,6 +128,31 @@ def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord
         prices.append({"service": m.group(1), "min_usd": m.group(2), "max_usd": m.group(3),
                        "as_of": _date(m.group(4), "prices", report)})
     return ClinicRecord(values=values, insurance=insurance, prices=prices)
+
+
+def read_items(path: Path) -> Iterator[Item]:
+    """The records of a flat CSV file, read as they are needed."""
+    name = path.name
+    _header, problems = csv_header(path, name, REQUIRED)
+    if problems:
+        yield None, problems, None
+        return
+    for line, row, problem in csv_rows(path, name):
+        if problem:
+            yield None, [problem], None
+            if is_broken(problem):
+                return
+            continue
+        assert row is not None
+
+        def locate(_pointer: str | None, line: int = line) -> str:
+            return f"{name} line {line}"
+
+        report = RecordProblems(locate)
+        record = record_from_row(row, report)
+        record.values["_where"] = locate(None)
+        record.locate = locate
+        yield record, report.items, None
 
 
 def _parse_flag(text: str, name: str, report: RecordProblems) -> bool | None:

@@ -2,7 +2,8 @@
 
 Schemas are registered under their official URLs (``https://raw.githubusercontent.com/openreferral/
 specification/3.0/schema/...``) in a ``referencing`` registry, so their relative ``$ref``s resolve to
-the local copies. Validation is JSON Schema Draft 2020-12 with format checking.
+the local copies. Validation is JSON Schema Draft 2020-12 with format checking. The per-table
+schemas also give the HSDS CSV form: its tables, their columns, and how they nest.
 """
 from __future__ import annotations
 
@@ -23,6 +24,38 @@ except ImportError:  # pragma: no cover - the pure-Python validator gives the sa
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data" / "hsds-3.0" / "schema"
 OFFICIAL_BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
+
+#: The HSDS tables, from the official per-table schemas, in datapackage ``order``.
+TABLE_SCHEMAS = sorted(
+    (json.loads(p.read_text(encoding="utf-8")) for p in SCHEMA_DIR.glob("*.json") if p.name != "openapi.json"),
+    key=lambda s: s["datapackage_metadata"]["order"])
+TABLES = {s["name"]: s for s in TABLE_SCHEMAS}
+
+
+def table_columns(schema: dict[str, Any]) -> list[str]:
+    """The tabular columns of a table: every property that is not a nested array or object."""
+    return [name for name, prop in schema["properties"].items()
+            if prop.get("type") not in ("array", "object") and "$ref" not in prop]
+
+
+#: How the tables nest into a compiled organization document, in document order (the HSDS CSV
+#: export writes them so, the import joins them so):
+#: parent table → (field of the parent, child table, the child's column holding the parent's id).
+NESTING: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "organization": (("organization_identifiers", "organization_identifier", "organization_id"),
+                     ("attributes", "attribute", "link_id"),
+                     ("metadata", "metadata", "resource_id"),
+                     ("phones", "phone", "organization_id"),
+                     ("locations", "location", "organization_id"),
+                     ("services", "service", "organization_id")),
+    "location": (("addresses", "address", "location_id"),
+                 ("phones", "phone", "location_id"),
+                 ("schedules", "schedule", "location_id")),
+    "service": (("service_at_locations", "service_at_location", "service_id"),
+                ("service_areas", "service_area", "service_id"),
+                ("cost_options", "cost_option", "service_id"),
+                ("attributes", "attribute", "link_id")),
+}
 
 
 def schema_path(name: str) -> Path:

@@ -23,19 +23,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .. import hsds
+from .ids import ID_PATTERN
+from .params import COUNT_RANGES, LIST_PARAMETERS, MAX_PROXIMITY_M, MAX_VALUE_LENGTH
 
 HSDS_DIR = Path(__file__).parents[1] / "data" / "hsds-3.0"
 SCHEMA_DIR = HSDS_DIR / "schema"
 OFFICIAL_BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
 TEXT_PATTERN = "^[^\\u0000-\\u001F\\u007F]*$"
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-LIST_PATHS = ("/services", "/organizations", "/service_at_locations", "/taxonomies", "/taxonomy_terms")
+UUID_PATTERN = ID_PATTERN.pattern
+LIST_PATHS = tuple(f"/{endpoint}" for endpoint in LIST_PARAMETERS)
 
 PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
-    "search": {"type": "string", "maxLength": hsds.MAX_VALUE_LENGTH, "pattern": TEXT_PATTERN},
-    "page": {"type": "integer", "minimum": 1, "maximum": 10**9, "default": 1},
-    "per_page": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    "search": {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": TEXT_PATTERN},
+    "page": {"type": "integer", "minimum": COUNT_RANGES["page"][0], "maximum": COUNT_RANGES["page"][1],
+             "default": 1},
+    "per_page": {"type": "integer", "minimum": COUNT_RANGES["per_page"][0], "maximum": COUNT_RANGES["per_page"][1],
+                 "default": 20},
     "format": {"type": "string", "enum": ["json", "ndjson"], "default": "json"},
     "minimal": {"type": "boolean", "default": False},
     "full": {"type": "boolean", "default": False},
@@ -47,7 +50,7 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "organization_id": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
     "parent_id": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
     "postcode": {"type": "string", "pattern": "^[0-9]{5}$"},
-    "proximity": {"type": "number", "exclusiveMinimum": 0, "maximum": hsds.MAX_PROXIMITY_M},
+    "proximity": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_PROXIMITY_M},
 }
 PARAMETER_NOTES = {
     "search": "Case-insensitive substring of the service name, organization name or description.",
@@ -197,8 +200,3 @@ def _operations(doc: dict[str, Any]):
 def patched_openapi_text(base_url: str, license_name: str = "CC-BY-4.0") -> str:
     """The patched document as JSON text (built once per base URL and licence)."""
     return _patched(base_url, license_name)
-
-
-def patched_openapi(base_url: str, license_name: str = "CC-BY-4.0") -> dict[str, Any]:
-    """The patched document (a fresh copy: callers may change it)."""
-    return json.loads(_patched(base_url, license_name))

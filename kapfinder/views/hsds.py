@@ -1,8 +1,8 @@
 """The Open Referral HSDS 3.0 API under /hsds (DESIGN.md → Precise rules → Open data).
 
-Thin: parse the parameters, call one function of ``kapfinder.hsds``, answer JSON (or NDJSON with
-``format=ndjson``: the whole list streamed, no paging). Errors are ``KapfinderError``s, answered in
-the API's ``{"error": {...}}`` shape by ``views/errors.py``.
+Thin: parse the parameters, call one function of ``kapfinder.hsds`` (the five lists through its
+``LISTS`` table), answer JSON (or NDJSON with ``format=ndjson``: the whole list streamed, no paging).
+Errors are ``KapfinderError``s, answered in the API's ``{"error": {...}}`` shape by ``views/errors.py``.
 """
 from __future__ import annotations
 
@@ -34,10 +34,6 @@ def _open_data_cors(response):
     return response
 
 
-def _query(endpoint: str) -> hsds.ListQuery:
-    return hsds.parse_list_query(endpoint, request.args.to_dict(flat=False))
-
-
 def _stream(documents) -> Response:
     def lines():
         for doc in documents:
@@ -45,11 +41,22 @@ def _stream(documents) -> Response:
     return Response(stream_with_context(lines()), mimetype=NDJSON)
 
 
-def _list(endpoint: str, page_of, iter_of):
-    q = _query(endpoint)
-    if q.ndjson:
-        return _stream(iter_of(db.session, q, _base_url()))
-    return jsonify(page_of(db.session, q, _base_url()).as_json())
+def _list_view(endpoint: str):
+    """The view of one list endpoint: a page of JSON, or every item as NDJSON with ``format=ndjson``."""
+    page_of, items_of = hsds.LISTS[endpoint]
+
+    def view():
+        q = hsds.parse_list_query(endpoint, request.args.to_dict(flat=False))
+        if q.ndjson:
+            return _stream(items_of(db.session, q, _base_url()))
+        return jsonify(page_of(db.session, q, _base_url()).as_json())
+
+    view.__name__ = endpoint
+    return view
+
+
+for _endpoint in hsds.LISTS:  # /hsds/services, /hsds/organizations, ... (endpoint names as the paths)
+    bp.add_url_rule(f"/{_endpoint}", _endpoint, _list_view(_endpoint), methods=["GET"])
 
 
 @bp.get("/")
@@ -63,19 +70,9 @@ def openapi():
     return Response(text, mimetype="application/json")
 
 
-@bp.get("/services")
-def services():
-    return _list("services", hsds.services_page, hsds.iter_services)
-
-
 @bp.get("/services/<ident>")
 def service(ident: str):
     return jsonify(hsds.service_by_id(db.session, ident, _base_url()))
-
-
-@bp.get("/organizations")
-def organizations():
-    return _list("organizations", hsds.organizations_page, hsds.iter_organizations)
 
 
 @bp.get("/organizations/<ident>")
@@ -84,37 +81,14 @@ def organization(ident: str):
     return jsonify(hsds.organization_by_id(db.session, ident, _base_url(), full_service))
 
 
-@bp.get("/service_at_locations")
-def service_at_locations():
-    return _list("service_at_locations", hsds.sals_page, hsds.iter_sals)
-
-
 @bp.get("/service_at_locations/<ident>")
 def service_at_location(ident: str):
     return jsonify(hsds.sal_by_id(db.session, ident, _base_url()))
 
 
-def _static_list(endpoint: str, items_of):
-    q = _query(endpoint)
-    items = items_of(q)
-    if q.ndjson:
-        return _stream(iter(items))
-    return jsonify(hsds.static_page(items, q).as_json())
-
-
-@bp.get("/taxonomies")
-def taxonomies():
-    return _static_list("taxonomies", hsds.taxonomy_items)
-
-
 @bp.get("/taxonomies/<ident>")
 def taxonomy(ident: str):
     return jsonify(hsds.taxonomy_by_id(ident))
-
-
-@bp.get("/taxonomy_terms")
-def taxonomy_terms():
-    return _static_list("taxonomy_terms", hsds.term_items)
 
 
 @bp.get("/taxonomy_terms/<ident>")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
 from ..exchange.common import FLAT_CSV_NAME, LICENSE_NAME
 
@@ -41,9 +41,8 @@ def index():
 @bp.get("/open-data/<path:filename>")
 def download(filename: str):
     exports = Path(current_app.instance_path) / "exports"
-    if any(part.startswith(".") for part in Path(filename).parts):
-        from werkzeug.exceptions import NotFound
-        raise NotFound()
+    if any(part.startswith(".") for part in Path(filename).parts):  # nothing hidden: no half-written export
+        abort(404)
     suffix = Path(filename).suffix.lower()
     mimetype = TYPES.get(suffix, "application/octet-stream")
     # A CSV is saved, never opened in the browser's tab (nor sniffed into something else).

@@ -17,13 +17,13 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from ..hsds.openapi import OFFICIAL_BASE, SCHEMA_DIR
+
 try:  # a compiled (Rust) validator: about a hundred times faster on the 3 MB compiled schemas
     import jsonschema_rs
 except ImportError:  # pragma: no cover - the pure-Python validator gives the same answers
     jsonschema_rs = None
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data" / "hsds-3.0" / "schema"
-OFFICIAL_BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
 
 #: The HSDS tables, from the official per-table schemas, in datapackage ``order``.
 TABLE_SCHEMAS = sorted(

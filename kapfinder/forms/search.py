@@ -12,11 +12,11 @@ from wtforms import Form, SelectField, SelectMultipleField, StringField
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .. import vocab
+from ..search.criteria import DEFAULT_RADIUS, RADIUS_RANGE
 
 #: Radii the form offers, in miles; the parameter itself takes any whole number from 1 to 500.
 RADIUS_CHOICES = (5, 10, 25, 50, 100, 250)
-DEFAULT_RADIUS = 25
-MAX_RADIUS = 500
+MAX_RADIUS = RADIUS_RANGE[1]
 
 
 class MultiCheckboxField(SelectMultipleField):

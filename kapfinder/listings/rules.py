@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .. import vocab
 from ..characters import has_control, has_line_control
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, InvalidParameters
 
 LIST_FIELDS = {
     "methods": vocab.METHODS, "settings": vocab.SETTINGS, "conditions": vocab.CONDITIONS,
@@ -46,13 +46,8 @@ _NPI = re.compile(r"[12][0-9]{9}", re.ASCII)
 ZipState = Callable[[str], "str | None"]
 
 
-class InvalidListing(InvalidParameter):
+class InvalidListing(InvalidParameters):
     """Several fields of a listing are not acceptable; ``errors`` holds one error per problem."""
-
-    def __init__(self, errors: list[InvalidParameter]):
-        first = errors[0]
-        super().__init__(first.field, first.reason, **first.params)
-        self.errors = errors
 
 
 # --- single values ------------------------------------------------------------------------------

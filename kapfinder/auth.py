@@ -29,7 +29,7 @@ from flask_wtf.csrf import CSRFError
 
 from . import accounts
 from .extensions import db, login_manager
-from .web import json_error, wants_json
+from .web import json_error, link_to, wants_json
 
 SESSION_IDLE = timedelta(minutes=60)
 SESSION_MAX = timedelta(hours=24)
@@ -146,9 +146,10 @@ def _load_user(session_id: str):
 
 def _unauthorized():
     log_event("access_denied", None, "signed_out", path=request.path)
-    if wants_json():
+    sign_in = None if wants_json() else link_to("account.sign_in", next=request.path)
+    if sign_in is None:  # the API, or an app built without the account pages
         abort(401)
-    return redirect(url_for("account.sign_in", next=request.path))
+    return redirect(sign_in)
 
 
 def moderator_required(view: Callable) -> Callable:
@@ -217,7 +218,8 @@ def account_rate_key() -> str:
 
 # ---------------------------------------------------------------- set-up
 
-def init_auth(app: Flask) -> None:
+def register(app: Flask) -> None:
+    """Sign-in for the whole app (called by ``create_app``, whichever blueprints it registers)."""
     app.config.setdefault("REMEMBER_COOKIE_DURATION", REMEMBER_FOR)
     app.config["REMEMBER_COOKIE_DURATION"] = min(app.config["REMEMBER_COOKIE_DURATION"], REMEMBER_MAX)
     app.config["REMEMBER_COOKIE_REFRESH_EACH_REQUEST"] = False
@@ -230,15 +232,6 @@ def init_auth(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
     user_loaded_from_cookie.connect(_stamp_restored_session)
-
-    if not auth_log.handlers and not app.testing:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        auth_log.addHandler(handler)
-        auth_log.setLevel(logging.INFO)
-        auth_log.propagate = False
-    elif app.testing:
-        auth_log.setLevel(logging.INFO)
 
     # First of all: forget a previous request's account and CSRF token. A real request always
     # starts with a fresh ``g``; a test that holds one app context across requests does not.

@@ -121,14 +121,6 @@ def configure(app: Flask) -> None:
 
     throttle.init_app(app)
 
-    if not log.handlers and not app.testing:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        # Flask-Limiter says here when Redis stops answering (public limits then count per process).
-        for logger in (log, logging.getLogger("flask-limiter")):
-            logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
-            logger.propagate = False
     storage = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
     if storage.startswith("memory://"):
         log.warning(

@@ -9,19 +9,17 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
-from werkzeug.routing import BuildError
 
 from .. import accounts, throttle
-from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, remember_for, safe_next,
-                    start_session)
+from ..auth import account_rate_key, end_session, external_url, log_event, remember_for, safe_next, start_session
 from ..errors import InvalidParameter
 from ..extensions import db
 from ..forms.account import (ChangePasswordForm, ConfirmEmailForm, ResetPasswordForm, ResetRequestForm,
                              SignInForm, SignOutForm, SignUpForm, add_error)
 from ..mail import MailError, send_mail
+from ..web import link_to
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-bp.record_once(lambda state: init_auth(state.app))
 
 SIGN_IN_PER_ADDRESS = "20/minute"
 SIGN_IN_PER_ACCOUNT = "5/minute;20/hour"
@@ -45,12 +43,11 @@ def _no_referrer(response):
 
 
 def _landing(user) -> str:
-    endpoints = ("moderate.queue", "moderate.index") if user.is_moderator else ()
-    for endpoint in (*endpoints, "owner.dashboard", "owner.index"):
-        try:
-            return url_for(endpoint)
-        except BuildError:
-            continue
+    """Where signing in leads: the moderation queue, else the owner's listings, else the account page."""
+    endpoints = ("moderate.queue",) if user.is_moderator else ()
+    for endpoint in (*endpoints, "owner.dashboard"):
+        if (url := link_to(endpoint)) is not None:
+            return url
     return url_for("account.index")
 
 

@@ -31,14 +31,6 @@ def clinic_url(clinic: Clinic) -> str:
     return f"{current_app.config['BASE_URL']}/clinics/{clinic.slug}"
 
 
-@bp.after_app_request
-def _open_data_cors(response):
-    # Open data: any web page may read the API. No cookies are involved, so "*" is safe.
-    if request.path.startswith(bp.url_prefix + "/") and request.method in ("GET", "HEAD"):
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
-
-
 #: How long a cached search response may be served. Any change to the directory ends it at once
 #: (the key holds the data's generation); the TTL only bounds how late a listing turns "stale".
 RESPONSE_TTL_S = 60

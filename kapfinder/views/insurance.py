@@ -1,5 +1,4 @@
-"""The insurance blueprint: the lookup at /insurance, one page per carrier, and the wording
-helpers the coverage macros (templates/_macros/coverage.html) use on every page."""
+"""The insurance blueprint: the lookup at /insurance and one page per carrier."""
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -17,7 +16,7 @@ from ..forms.insurance import (CARRIER_PARAMETERS, LOOKUP_PARAMETERS, CarrierCli
 from ..messages import error_message
 from ..models import utcnow
 from ..search import parse_criteria, search
-from . import results, wording
+from . import results
 from .location import location_links
 
 bp = Blueprint("insurance", __name__, url_prefix="/insurance")
@@ -128,24 +127,3 @@ def _carrier_links() -> list[dict]:
     notes = all_notes()
     return [{"slug": slug, "label": vocab.CARRIERS.label(slug), "href": url_for("insurance.carrier", carrier=slug),
              "as_of": notes[slug].as_of if slug in notes else None} for slug in vocab.CARRIERS.slugs]
-
-
-# --- wording helpers every template may use (the coverage macros call them) --------------------
-
-for _name, _function in (
-        ("coverage_service_label", wording.service_label), ("coverage_carrier_label", wording.carrier_label),
-        ("coverage_plan_types_label", wording.plan_types_label), ("coverage_network_label", wording.network_label),
-        ("coverage_price", wording.price_text), ("coverage_payment_label", wording.payment_label),
-        ("coverage_fact_stale", wording.fact_stale), ("coverage_iso_date", wording.iso_date)):
-    bp.add_app_template_global(_function, _name)
-
-
-@bp.app_template_global("vocab_service_slugs")
-def service_slugs() -> tuple[str, ...]:
-    return vocab.SERVICES.slugs
-
-
-@bp.app_template_global("carrier_note_text")
-def carrier_note_text(note) -> str:
-    """A carrier note's text through the translation catalogue (the notes are data, keyed by their English text)."""
-    return _(note.text)

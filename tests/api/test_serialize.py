@@ -1,29 +1,12 @@
-"""kapfinder.serialize and kapfinder.openapi without a request: Flask-free, and the formats of DESIGN.md."""
+"""kapfinder.serialize and kapfinder.openapi without a request, and the formats of DESIGN.md (that the core
+imports no Flask is tests/infra/test_architecture.py's)."""
 from __future__ import annotations
 
-import ast
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
-
-import pytest
 
 from kapfinder.serialize import clinic_detail, clinic_summary, distances, iso_date, iso_datetime
 
 from fixtures.clinics import build_clinic
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize("module", ["kapfinder/serialize.py", "kapfinder/openapi.py"])
-def test_module_does_not_import_flask(module):
-    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            imported.add(node.module.split(".")[0])
-    assert not imported & {"flask", "flask_babel", "werkzeug"}
 
 
 def test_datetimes_are_utc_with_z_and_dates_are_plain():

@@ -152,34 +152,29 @@ def _unauthorized():
     return redirect(sign_in)
 
 
-def moderator_required(view: Callable) -> Callable:
-    """Only signed-in moderators get through; an owner gets 403, a visitor the sign-in page."""
+def _account_required(allowed: Callable[[Any], bool], refusal: str) -> Callable[[Callable], Callable]:
+    """A view decorator: a visitor gets the sign-in page; a signed-in account that is not ``allowed``
+    gets 403, logged as ``access_denied`` with the outcome ``refusal``."""
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_moderator:
-            log_event("access_denied", current_user.id, "not_moderator", path=request.path)
-            abort(403)
-        return view(*args, **kwargs)
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not allowed(current_user):
+                log_event("access_denied", current_user.id, refusal, path=request.path)
+                abort(403)
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorator
 
 
-def confirmed_required(view: Callable) -> Callable:
-    """For pages that need a confirmed email address (every account that can sign in has one)."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_confirmed:
-            log_event("access_denied", current_user.id, "unconfirmed", path=request.path)
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+#: Only signed-in moderators get through; an owner gets 403, a visitor the sign-in page.
+moderator_required = _account_required(lambda user: user.is_moderator, "not_moderator")
+#: For pages that need a confirmed email address (every account that can sign in has one).
+confirmed_required = _account_required(lambda user: user.is_confirmed, "unconfirmed")
 
 
 # ---------------------------------------------------------------- links

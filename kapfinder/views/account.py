@@ -36,10 +36,21 @@ def _mail(to: str, template: str, subject: str, **context) -> None:
         current_app.logger.error("mail not sent (%s): %s", template, exc)
 
 
-def _no_referrer(response):
-    """Landing pages of mailed links: the token in their URL must not leak through Referer."""
+def _link_page(template: str, status: int = 200, **context):
+    """A page a mailed link opens (or its form's answer): the token in its URL must not leak through Referer."""
+    response = current_app.make_response((render_template(template, **context), status))
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def _token_form_page(form, purpose: str, template: str):
+    """The GET of a mailed link: its form with the token, or "this link is no longer valid" (400)."""
+    form.token.data = request.args.get("token", "")
+    try:
+        accounts.check_token(db.session(), form.token.data, purpose)
+    except accounts.InvalidToken:
+        return _link_page("account/link_invalid.html", 400)
+    return _link_page(template, form=form)
 
 
 def _landing(user) -> str:
@@ -108,21 +119,16 @@ def confirm():
     scanner that follows links (a GET) confirms nothing and spends nothing."""
     form = ConfirmEmailForm()
     if request.method == "GET":
-        form.token.data = request.args.get("token", "")
-        try:
-            accounts.check_token(db.session(), form.token.data, "confirm")
-        except accounts.InvalidToken:
-            return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
-        return _no_referrer(current_app.make_response(render_template("account/confirm.html", form=form)))
+        return _token_form_page(form, "confirm", "account/confirm.html")
     if not form.validate_on_submit():
-        return _no_referrer(current_app.make_response((render_template("account/confirm.html", form=form), 400)))
+        return _link_page("account/confirm.html", 400, form=form)
     try:
         user = accounts.confirm_email(db.session(), form.token.data or "")
     except accounts.InvalidToken:
         log_event("email_confirmation", None, "invalid_link")
-        return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+        return _link_page("account/link_invalid.html", 400)
     log_event("email_confirmation", user.id, "success")
-    return _no_referrer(current_app.make_response(render_template("account/confirmed.html")))
+    return _link_page("account/confirmed.html")
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -207,26 +213,19 @@ def reset_request():
 def reset_password():
     form = ResetPasswordForm()
     if request.method == "GET":
-        form.token.data = request.args.get("token", "")
-        try:
-            accounts.check_token(db.session(), form.token.data, "reset")
-        except accounts.InvalidToken:
-            return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
-        return _no_referrer(current_app.make_response(render_template("account/reset_password.html", form=form)))
+        return _token_form_page(form, "reset", "account/reset_password.html")
     if not form.validate_on_submit():
-        return _no_referrer(current_app.make_response(
-            (render_template("account/reset_password.html", form=form), 400)))
+        return _link_page("account/reset_password.html", 400, form=form)
     try:
         user = accounts.reset_password(db.session(), form.token.data, form.password.data)
     except accounts.InvalidToken:
         log_event("password_reset", None, "invalid_link")
-        return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+        return _link_page("account/link_invalid.html", 400)
     except InvalidParameter as err:
         add_error(form, err, "password")
-        return _no_referrer(current_app.make_response(
-            (render_template("account/reset_password.html", form=form), 400)))
+        return _link_page("account/reset_password.html", 400, form=form)
     end_session()
     log_event("password_reset", user.id, "success")
     _mail(user.email, "password_changed", _("Your kapfinder password was changed"),
           reset=external_url("account.reset_request"))
-    return _no_referrer(current_app.make_response(render_template("account/password_reset_done.html")))
+    return _link_page("account/password_reset_done.html")

@@ -29,6 +29,7 @@ from flask_wtf.csrf import CSRFError
 
 from . import accounts
 from .extensions import db, login_manager
+from .formats import iso_seconds
 from .web import json_error, link_to, wants_json
 
 SESSION_IDLE = timedelta(minutes=60)
@@ -46,7 +47,7 @@ def log_event(event: str, account_id: int | None, outcome: str, **extra: Any) ->
     """One JSON line: UTC time, event, account id, outcome (and e.g. the path, never a query string).
     Never pass a password, a token or an email address here."""
     record = {
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "time": iso_seconds(datetime.now(timezone.utc)),
         "event": event,
         "account": account_id,
         "outcome": outcome,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from .. import vocab
 from ..errors import NotFound
 from ..extensions import db, limiter
+from ..formats import clinic_url
 from ..models import Clinic, utcnow
 from ..openapi import build_openapi
 from ..search import parse_criteria, search, search_cache_key
@@ -26,9 +27,9 @@ limiter.shared_limit(lambda: current_app.config.get("READ_RATE_LIMIT") or "10000
                      exempt_when=lambda: not current_app.config.get("READ_RATE_LIMIT"))(bp)
 
 
-def clinic_url(clinic: Clinic) -> str:
+def _clinic_url(clinic: Clinic) -> str | None:
     """The clinic's public page, from KAPFINDER_BASE_URL (never from the request's Host)."""
-    return f"{current_app.config['BASE_URL']}/clinics/{clinic.slug}"
+    return clinic_url(current_app.config["BASE_URL"], clinic.slug)
 
 
 #: How long a cached search response may be served. Any change to the directory ends it at once
@@ -49,7 +50,7 @@ def clinics():
     now = utcnow()
     page = search(db.session, criteria, now=now, cache=current_app.extensions.get("kapfinder_cache"),
                   use_index=current_app.config.get("SEARCH_INDEX", True))
-    response = jsonify(search_response(page, clinic_url, now=now))
+    response = jsonify(search_response(page, _clinic_url, now=now))
     if key is not None:
         # Compressed (a page of 20 results: ~40 KB of JSON, ~6 KB stored) so a few hundred fit.
         responses.set_bytes(key, zlib.compress(response.get_data(), 1), ttl=RESPONSE_TTL_S)
@@ -74,7 +75,7 @@ def clinic(ident: str):
              or db.session.scalars(published.where(Clinic.slug == ident)).first())
     if found is None:
         raise NotFound(None, "not_found")
-    return jsonify(clinic_detail(found, url=clinic_url(found)))
+    return jsonify(clinic_detail(found, url=_clinic_url(found)))
 
 
 @bp.get("/taxonomy")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from kapfinder.serialize import clinic_detail, clinic_summary, distances, iso_date, iso_datetime
+from kapfinder.formats import iso_date, iso_seconds
+from kapfinder.serialize import clinic_detail, clinic_summary, distances
 
 from fixtures.clinics import build_clinic
 
 
 def test_datetimes_are_utc_with_z_and_dates_are_plain():
     eastern = timezone(timedelta(hours=-5))
-    assert iso_datetime(datetime(2025, 1, 31, 9, 5, 7, 123456, tzinfo=eastern)) == "2025-01-31T14:05:07Z"
-    assert iso_datetime(datetime(2025, 1, 31, 9, 5, 7)) == "2025-01-31T09:05:07Z"
-    assert iso_datetime(None) is None
+    assert iso_seconds(datetime(2025, 1, 31, 9, 5, 7, 123456, tzinfo=eastern)) == "2025-01-31T14:05:07Z"
+    assert iso_seconds(datetime(2025, 1, 31, 9, 5, 7)) == "2025-01-31T09:05:07Z"
+    assert iso_seconds(None) is None
     assert iso_date(date(2025, 3, 4)) == "2025-03-04"
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from confusable_homoglyphs import confusables
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -397,7 +397,3 @@ def load_session_user(session: Session, session_id: str) -> User | None:
     if not secrets.compare_digest(user.session_nonce.encode(), nonce.encode()):
         return None
     return user
-
-
-def count_users(session: Session) -> int:
-    return session.execute(select(func.count()).select_from(User)).scalar_one()

@@ -21,11 +21,6 @@ BUSY_TIMEOUT_MS = 15000
 PAGE_CACHE_KIB = 512
 
 
-def is_sqlite(engine_or_session: Engine | Session) -> bool:
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    return bind.dialect.name == "sqlite"
-
-
 def configure_engine(engine: Engine) -> None:
     if engine.dialect.name != "sqlite" or getattr(engine, "_kapfinder_configured", False):
         return

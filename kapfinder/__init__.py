@@ -1,23 +1,33 @@
-"""kapfinder: a directory of clinics offering ketamine-assisted psychotherapy."""
+"""kapfinder: a directory of clinics offering ketamine-assisted psychotherapy.
+
+``create_app`` is the table of contents of the web app: everything a request meets is registered
+there, in the order it reads. Importing ``kapfinder`` (or any core module) loads no Flask.
+"""
 from __future__ import annotations
 
-import logging
+from importlib import import_module
 from pathlib import Path
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from .config import ROOT, Config, config_for_env
 
-log = logging.getLogger("kapfinder")
+if TYPE_CHECKING:
+    from flask import Flask
+
+#: The features, one blueprint each in ``kapfinder/views/<name>.py``, in the order their URLs are
+#: matched. No feature needs another to be there: ``create_app(config, blueprints=...)`` may leave any out.
+BLUEPRINTS: tuple[str, ...] = ("directory", "insurance", "community", "account", "owner", "moderate", "api",
+                               "hsds", "opendata")
 
 
-def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
+def create_app(config: Config | dict[str, Any] | None = None, *, blueprints: tuple[str, ...] = BLUEPRINTS) -> Flask:
     """Build the app. ``config`` is a Config object, or a dict of overrides on top of the environment's."""
-    if isinstance(config, Config):
-        cfg = config
-    else:
-        cfg = config_for_env()
+    from flask import Flask
+
+    from . import auth, cli, logs, serving, templating, web
+    from .views import errors
+
+    cfg = config if isinstance(config, Config) else config_for_env()
     cfg.check()
     app = Flask(
         __name__,
@@ -31,18 +41,23 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    register_extensions(app)
-    register_serving(app)
-    register_blueprints(app)
-    register_errorhandlers(app)
-    register_commands(app)
-    register_web(app)
+    logs.configure(app)               # where the request, auth and serving logs go: first, before anything logs
+    register_extensions(app)          # database, migrations, CSRF, Flask-Login, translations, rate limits
+    serving.configure(app)            # proxies, body limits, caches, JSON, the shared sign-in throttle
+    auth.register(app)                # sessions and sign-in, for every page
+    for name in blueprints:           # the features
+        app.register_blueprint(import_module(f".views.{name}", __name__).bp)
+    web.allow_open_data_reads(app)    # CORS for the JSON API, the HSDS API and the export downloads
+    errors.register(app)              # error pages: JSON under /api/v1 and /hsds, HTML elsewhere
+    cli.register(app)                 # the `flask` commands
+    templating.register(app)          # template filters, tests, globals and the values every page reads
+    web.register(app)                 # security headers and the request log line on every response; /healthz
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from .db import configure_engine
     from . import migrating
+    from .db import configure_engine
     from .extensions import babel, csrf, db, limiter, login_manager
 
     db.init_app(app)
@@ -53,34 +68,3 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
-
-
-def register_serving(app: Flask) -> None:
-    from .serving import configure
-
-    configure(app)
-
-
-def register_blueprints(app: Flask) -> None:
-    from .views import account, api, community, directory, hsds, insurance, moderate, opendata, owner
-
-    for module in (directory, insurance, community, account, owner, moderate, api, hsds, opendata):
-        app.register_blueprint(module.bp)
-
-
-def register_errorhandlers(app: Flask) -> None:
-    from .views.errors import register
-
-    register(app)
-
-
-def register_commands(app: Flask) -> None:
-    from .cli import register
-
-    register(app)
-
-
-def register_web(app: Flask) -> None:
-    from .web import register
-
-    register(app)

@@ -397,4 +397,3 @@ def load_session_user(session: Session, session_id: str) -> User | None:
     if not secrets.compare_digest(user.session_nonce.encode(), nonce.encode()):
         return None
     return user
-

@@ -29,7 +29,8 @@ from flask_wtf.csrf import CSRFError
 
 from . import accounts
 from .extensions import db, login_manager
-from .web import json_error, wants_json
+from .formats import iso_seconds
+from .web import json_error, link_to, wants_json
 
 SESSION_IDLE = timedelta(minutes=60)
 SESSION_MAX = timedelta(hours=24)
@@ -46,7 +47,7 @@ def log_event(event: str, account_id: int | None, outcome: str, **extra: Any) ->
     """One JSON line: UTC time, event, account id, outcome (and e.g. the path, never a query string).
     Never pass a password, a token or an email address here."""
     record = {
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "time": iso_seconds(datetime.now(timezone.utc)),
         "event": event,
         "account": account_id,
         "outcome": outcome,
@@ -146,39 +147,35 @@ def _load_user(session_id: str):
 
 def _unauthorized():
     log_event("access_denied", None, "signed_out", path=request.path)
-    if wants_json():
+    sign_in = None if wants_json() else link_to("account.sign_in", next=request.path)
+    if sign_in is None:  # the API, or an app built without the account pages
         abort(401)
-    return redirect(url_for("account.sign_in", next=request.path))
+    return redirect(sign_in)
 
 
-def moderator_required(view: Callable) -> Callable:
-    """Only signed-in moderators get through; an owner gets 403, a visitor the sign-in page."""
+def _account_required(allowed: Callable[[Any], bool], refusal: str) -> Callable[[Callable], Callable]:
+    """A view decorator: a visitor gets the sign-in page; a signed-in account that is not ``allowed``
+    gets 403, logged as ``access_denied`` with the outcome ``refusal``."""
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_moderator:
-            log_event("access_denied", current_user.id, "not_moderator", path=request.path)
-            abort(403)
-        return view(*args, **kwargs)
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not allowed(current_user):
+                log_event("access_denied", current_user.id, refusal, path=request.path)
+                abort(403)
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorator
 
 
-def confirmed_required(view: Callable) -> Callable:
-    """For pages that need a confirmed email address (every account that can sign in has one)."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_confirmed:
-            log_event("access_denied", current_user.id, "unconfirmed", path=request.path)
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+#: Only signed-in moderators get through; an owner gets 403, a visitor the sign-in page.
+moderator_required = _account_required(lambda user: user.is_moderator, "not_moderator")
+#: For pages that need a confirmed email address (every account that can sign in has one).
+confirmed_required = _account_required(lambda user: user.is_confirmed, "unconfirmed")
 
 
 # ---------------------------------------------------------------- links
@@ -217,7 +214,8 @@ def account_rate_key() -> str:
 
 # ---------------------------------------------------------------- set-up
 
-def init_auth(app: Flask) -> None:
+def register(app: Flask) -> None:
+    """Sign-in for the whole app (called by ``create_app``, whichever blueprints it registers)."""
     app.config.setdefault("REMEMBER_COOKIE_DURATION", REMEMBER_FOR)
     app.config["REMEMBER_COOKIE_DURATION"] = min(app.config["REMEMBER_COOKIE_DURATION"], REMEMBER_MAX)
     app.config["REMEMBER_COOKIE_REFRESH_EACH_REQUEST"] = False
@@ -230,15 +228,6 @@ def init_auth(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
     user_loaded_from_cookie.connect(_stamp_restored_session)
-
-    if not auth_log.handlers and not app.testing:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        auth_log.addHandler(handler)
-        auth_log.setLevel(logging.INFO)
-        auth_log.propagate = False
-    elif app.testing:
-        auth_log.setLevel(logging.INFO)
 
     # First of all: forget a previous request's account and CSRF token. A real request always
     # starts with a fresh ``g``; a test that holds one app context across requests does not.

@@ -39,7 +39,26 @@ class Cache(Protocol):
     def clear(self) -> None: ...
 
 
-class LocalCache:
+class _JSONValues:
+    """``get``/``set`` of JSON values over a cache's ``get_bytes``/``set_bytes``. Stored as JSON so a
+    cached value behaves the same from either cache, and a caller mutating what it got back cannot
+    change the cache."""
+
+    def get_bytes(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def set_bytes(self, key: str, data: bytes, ttl: int | None = DEFAULT_TTL_S) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> Any | None:
+        payload = self.get_bytes(key)
+        return None if payload is None else json.loads(payload)
+
+    def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
+        self.set_bytes(key, json.dumps(value, separators=(",", ":")).encode(), ttl)
+
+
+class LocalCache(_JSONValues):
     """In-process LRU with optional expiry; thread-safe (gunicorn gthread workers share it)."""
 
     shared = False
@@ -55,15 +74,6 @@ class LocalCache:
     def _drop(self, key: str) -> None:
         _expires, payload = self._items.pop(key)
         self._size -= len(payload)
-
-    def get(self, key: str) -> Any | None:
-        payload = self.get_bytes(key)
-        return None if payload is None else json.loads(payload)
-
-    def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
-        # Stored as JSON so a cached value behaves the same as it would from Redis,
-        # and a caller mutating what it got back cannot change the cache.
-        self.set_bytes(key, json.dumps(value, separators=(",", ":")).encode(), ttl)
 
     def get_bytes(self, key: str) -> bytes | None:
         with self._lock:
@@ -101,7 +111,7 @@ class LocalCache:
             self._size = 0
 
 
-class RedisCache:
+class RedisCache(_JSONValues):
     """Shared by every process that uses the same Redis URL; keys live under ``kapfinder:cache:``."""
 
     shared = True
@@ -118,13 +128,6 @@ class RedisCache:
         if not self._warned:
             self._warned = True
             log.warning("Redis cache unavailable (%s); serving without the shared cache.", exc.__class__.__name__)
-
-    def get(self, key: str) -> Any | None:
-        payload = self.get_bytes(key)
-        return None if payload is None else json.loads(payload)
-
-    def set(self, key: str, value: Any, ttl: int | None = DEFAULT_TTL_S) -> None:
-        self.set_bytes(key, json.dumps(value, separators=(",", ":")).encode(), ttl)
 
     def get_bytes(self, key: str) -> bytes | None:
         try:

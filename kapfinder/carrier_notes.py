@@ -5,15 +5,13 @@ Read from ``data/carrier_notes.json``; Flask-free. Notes are shared between carr
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 
 from . import vocab
 
-NOTES_FILE = Path(__file__).parent / "data" / "carrier_notes.json"
+NOTES_FILE = vocab.DATA_DIR / "carrier_notes.json"
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def parse(raw: dict) -> dict[str, CarrierNotes]:
 
 @lru_cache(maxsize=1)
 def all_notes() -> dict[str, CarrierNotes]:
-    return parse(json.loads(NOTES_FILE.read_text(encoding="utf-8")))
+    return parse(vocab.read_data(NOTES_FILE.name))
 
 
 def notes_for(carrier: str) -> CarrierNotes | None:

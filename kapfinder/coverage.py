@@ -5,15 +5,11 @@ Flask-free: used by the search core, the API, the HTML pages and the HSDS export
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Iterable
 
 from . import vocab
+from .formats import iso_date
 from .models import ClinicFacts, InsuranceFacts
-
-
-def _iso(d: date | None) -> str | None:
-    return d.isoformat() if d else None
 
 
 def matching_rows(clinic: ClinicFacts, carrier: str, service: str, plan_type: str | None,
@@ -50,9 +46,9 @@ def coverage_for(clinic: ClinicFacts, carrier: str, plan_type: str | None = None
                 entry["min_usd"], entry["max_usd"] = price.min_usd, price.max_usd
             if chosen is not None:
                 entry.update(status=chosen.network, network=chosen.network, plan_types=chosen.plan_types,
-                             as_of=_iso(chosen.as_of))
+                             as_of=iso_date(chosen.as_of))
             else:
-                entry.update(status="self-pay", as_of=_iso(price.as_of) if price else None)
+                entry.update(status="self-pay", as_of=iso_date(price.as_of) if price else None)
             if chosen is None or chosen.network == "out-of-network":
                 entry["notes"] = [slug for slug in vocab.PAYMENT_OPTIONS.slugs if getattr(clinic, slug)]
         entries.append(entry)

@@ -246,9 +246,3 @@ def for_clinic(clinic: Any, tile_url: str | None = None) -> MapPicture | None:
         return None
     return draw([{"number": 1, "name": clinic.name, "anchor": "clinic-name", "lat": clinic.lat, "lon": clinic.lon}],
                 None, tile_url=tile_url)
-
-
-def register(app: Any) -> None:
-    """Make the two helpers callable from templates (``app`` is the Flask app, duck-typed)."""
-    app.add_template_global(for_results, "results_map_picture")
-    app.add_template_global(for_clinic, "clinic_map_picture")

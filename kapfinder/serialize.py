@@ -5,28 +5,16 @@ in (``url=`` or ``url_for_clinic``) so nothing here needs a request or an app.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import vocab
+from .formats import iso_date, iso_seconds
 from .geo import mi_to_km, round_tenth
 
 if TYPE_CHECKING:
     from .models import Clinic, ClinicFacts
     from .search import SearchPage
-
-
-def iso_datetime(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with ``Z``, to the second (``2025-01-31T14:05:00Z``)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:  # stored datetimes are UTC; a naive one can only mean UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iso_date(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _index(vocabulary: vocab.Vocabulary) -> Callable[[str], int]:
@@ -60,7 +48,7 @@ def distances(distance_mi: float | None) -> tuple[float | None, float | None]:
     return round_tenth(distance_mi), round_tenth(mi_to_km(distance_mi))
 
 
-def clinic_summary(clinic: ClinicFacts, *, url: str, distance_mi: float | None = None, match: str | None = None,
+def clinic_summary(clinic: ClinicFacts, *, url: str | None, distance_mi: float | None = None, match: str | None = None,
                    coverage: list[dict[str, Any]] | None = None, now: datetime | None = None) -> dict[str, Any]:
     """One search result. ``coverage`` (from ``coverage.coverage_for``) is included only when given."""
     mi, km = distances(distance_mi)
@@ -85,7 +73,7 @@ def clinic_summary(clinic: ClinicFacts, *, url: str, distance_mi: float | None =
         "self_pay": self_pay_items(clinic),
         "accepting_new_patients": clinic.accepting_new_patients,
         "accepting_as_of": iso_date(clinic.accepting_as_of),
-        "verified_at": iso_datetime(clinic.verified_at),
+        "verified_at": iso_seconds(clinic.verified_at),
         "stale": clinic.is_stale(now),
         "sample": bool(clinic.sample),
     }
@@ -94,7 +82,7 @@ def clinic_summary(clinic: ClinicFacts, *, url: str, distance_mi: float | None =
     return out
 
 
-def clinic_detail(clinic: Clinic, *, url: str, now: datetime | None = None) -> dict[str, Any]:
+def clinic_detail(clinic: Clinic, *, url: str | None, now: datetime | None = None) -> dict[str, Any]:
     """One clinic's whole public listing: the summary fields plus the rest (no distance: no location)."""
     out = clinic_summary(clinic, url=url, now=now)
     out.update({
@@ -115,13 +103,13 @@ def clinic_detail(clinic: Clinic, *, url: str, now: datetime | None = None) -> d
             "medical_screening": bool(clinic.medical_screening),
         },
         "npi": clinic.npi,
-        "confirmed_at": iso_datetime(clinic.confirmed_at),
-        "updated_at": iso_datetime(clinic.updated_at),
+        "confirmed_at": iso_seconds(clinic.confirmed_at),
+        "updated_at": iso_seconds(clinic.updated_at),
     })
     return out
 
 
-def search_response(page: SearchPage, url_for_clinic: Callable[[ClinicFacts], str],
+def search_response(page: SearchPage, url_for_clinic: Callable[[ClinicFacts], str | None],
                     now: datetime | None = None) -> dict[str, Any]:
     """The body of ``GET /api/v1/clinics``: the normalised query echo, counts and one page of results."""
     return {

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 from flask import Flask, abort, request
@@ -121,14 +121,6 @@ def configure(app: Flask) -> None:
 
     throttle.init_app(app)
 
-    if not log.handlers and not app.testing:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        # Flask-Limiter says here when Redis stops answering (public limits then count per process).
-        for logger in (log, logging.getLogger("flask-limiter")):
-            logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
-            logger.propagate = False
     storage = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
     if storage.startswith("memory://"):
         log.warning(
@@ -159,46 +151,38 @@ class PrivateLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
     as they are.
     """
 
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        # Every error-log method (critical … debug, exception, log) writes through this logger.
+        if not any(isinstance(f, _PrivateLines) for f in self.error_log.filters):
+            self.error_log.addFilter(_PrivateLines())
+
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         return {key: escape_controls(value) if isinstance(value, str) else value
                 for key, value in atoms.items()}
 
-    @staticmethod
-    def _clean(msg: Any, args: tuple) -> str:
-        text = str(msg)
-        if args:
-            if len(args) == 1 and isinstance(args[0], dict):
-                args = ({key: escape_controls(value) if isinstance(value, str) else value
-                         for key, value in args[0].items()},)
-            else:
-                args = tuple(arg if isinstance(arg, (int, float)) else escape_controls(str(arg)) for arg in args)
-            try:
-                text = text % args
-            except (TypeError, ValueError):
-                text = " ".join([text, *map(str, args)])
-        return strip_query_strings(text)
 
-    def critical(self, msg, *args, **kwargs):
-        super().critical(self._clean(msg, args), **kwargs)
+def private_line(msg: Any, args: tuple | Mapping[str, Any]) -> str:
+    """An error-log line as written: its arguments with control characters escaped, then the whole
+    line without query strings."""
+    text = str(msg)
+    if args:
+        if isinstance(args, Mapping):
+            args = {key: escape_controls(value) if isinstance(value, str) else value for key, value in args.items()}
+        else:
+            args = tuple(arg if isinstance(arg, (int, float)) else escape_controls(str(arg)) for arg in args)
+        try:
+            text = text % args
+        except (TypeError, ValueError, KeyError):
+            text = " ".join([text, *map(str, args.values() if isinstance(args, Mapping) else args)])
+    return strip_query_strings(text)
 
-    def error(self, msg, *args, **kwargs):
-        super().error(self._clean(msg, args), **kwargs)
 
-    def warning(self, msg, *args, **kwargs):
-        super().warning(self._clean(msg, args), **kwargs)
-
-    def info(self, msg, *args, **kwargs):
-        super().info(self._clean(msg, args), **kwargs)
-
-    def debug(self, msg, *args, **kwargs):
-        super().debug(self._clean(msg, args), **kwargs)
-
-    def exception(self, msg, *args, **kwargs):
-        super().exception(self._clean(msg, args), **kwargs)
-
-    def log(self, lvl, msg, *args, **kwargs):
-        super().log(lvl, self._clean(msg, args), **kwargs)
+class _PrivateLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = private_line(record.msg, record.args), ()
+        return True
 
 
 def warm_search_index(app: Flask) -> None:

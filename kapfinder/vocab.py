@@ -10,9 +10,16 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-VOCAB_DIR = Path(__file__).parent / "data" / "vocab"
+#: kapfinder's own data files (vocabularies, carrier notes, the HSDS schema, common passwords).
+DATA_DIR = Path(__file__).parent / "data"
+VOCAB_DIR = DATA_DIR / "vocab"
+
+
+def read_data(name: str) -> Any:
+    """A JSON file under ``data/``, e.g. ``read_data("vocab/method.json")``."""
+    return json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class Vocabulary:
 
 
 def _load(name: str) -> Vocabulary:
-    raw = json.loads((VOCAB_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    raw = read_data(f"vocab/{name}.json")
     return Vocabulary(raw["parameter"], raw["title"], (Term(**item) for item in raw["items"]))
 
 

@@ -1,5 +1,5 @@
-"""What every response gets: security headers, a request log without query strings, /healthz,
-and the values every template reads."""
+"""What every response gets (security headers, a request log line without the query string), /healthz,
+the open-data CORS header, the API's error shape, and ``link_to`` for links between features."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +7,9 @@ import time
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request, url_for
 from sqlalchemy import text
 
-from . import logsafe, mapsvg, vocab
 from .extensions import db
 
 request_log = logging.getLogger("kapfinder.request")
@@ -28,6 +27,30 @@ def json_error(status: int, code: str, message: str, field: str | None = None, *
     response = jsonify({"error": {"code": code, "message": message, "field": field, **extra}})
     response.status_code = status
     return response
+
+
+def link_to(endpoint: str, **values) -> str | None:
+    """``url_for(endpoint, **values)``, or None when this app has no such endpoint (it was built
+    without that feature's blueprint): a page then leaves the link out instead of failing."""
+    if endpoint not in current_app.view_functions:
+        return None
+    return url_for(endpoint, **values)
+
+
+def is_open_data() -> bool:
+    """Any web page may read the JSON API (every answer under /api/v1/), the HSDS API and the export
+    downloads: no cookies are involved, so ``Access-Control-Allow-Origin: *`` is safe."""
+    return (request.method in ("GET", "HEAD")
+            and (request.path.startswith("/api/v1/") or request.blueprint == "hsds"
+                 or request.endpoint == "opendata.download"))
+
+
+def allow_open_data_reads(app: Flask) -> None:
+    @app.after_request
+    def _open_data_cors(response: Response) -> Response:
+        if is_open_data():
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
 
 def content_security_policy(tile_url: str | None) -> str:
@@ -66,15 +89,8 @@ def security_headers(response: Response, secure: bool) -> Response:
 
 
 def register(app: Flask) -> None:
-    # Werkzeug's own access log prints the query string (a patient's search): silence it.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logsafe.install()  # a %0a in a path must never start a forged log line
-    if not request_log.handlers and not app.testing:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        request_log.addHandler(handler)
-        request_log.setLevel(logging.INFO)
-        request_log.propagate = False
+    """Security headers and the request log line on every response (``logs`` says where the line
+    goes), and /healthz."""
 
     @app.before_request
     def _start_timer():
@@ -100,9 +116,3 @@ def register(app: Flask) -> None:
             db.session.rollback()
             return jsonify({"status": "unavailable"}), 503
         return jsonify({"status": "ok"})
-
-    mapsvg.register(app)  # the server-drawn map's helpers for templates/_macros/map.html
-
-    @app.context_processor
-    def _template_globals():
-        return {"vocab": vocab, "config_tile_url": app.config.get("TILE_URL")}

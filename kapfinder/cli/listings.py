@@ -6,6 +6,7 @@ from flask import Flask, current_app, render_template
 from flask_babel import gettext as _
 
 from .. import listings
+from ..formats import iso_date
 
 
 def register(app: Flask) -> None:
@@ -22,7 +23,7 @@ def register(app: Flask) -> None:
 
         def send(clinic, owner) -> None:
             text = render_template("owner/mail/remind.txt", clinic=clinic,
-                                   confirmed=clinic.confirmed_at.date().isoformat(),
+                                   confirmed=iso_date(clinic.confirmed_at),
                                    link=external_url("owner.listing", clinic_id=clinic.id))
             send_mail(current_app.config, owner.email, _("Is your listing still correct?"), text)
 

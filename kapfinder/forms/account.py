@@ -25,13 +25,17 @@ def _new_password(label, **kwargs):
                                     "maxlength": MAX_PASSWORD}, **kwargs)
 
 
+def _again(label, of: str):
+    """The new password typed a second time; it must equal the field named ``of``."""
+    return PasswordField(label, validators=[DataRequired(message=_l("Enter the password again.")),
+                                            EqualTo(of, message=_l("The two passwords are not the same."))],
+                         render_kw={"autocomplete": "new-password"})
+
+
 class SignUpForm(FlaskForm):
     email = EmailField(_l("Email address"), validators=EMAIL_VALIDATORS, render_kw={"autocomplete": "email"})
     password = _new_password(_l("Password"))
-    confirm = PasswordField(_l("Password again"), validators=[
-        DataRequired(message=_l("Enter the password again.")),
-        EqualTo("password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"})
+    confirm = _again(_l("Password again"), of="password")
 
 
 class SignInForm(FlaskForm):
@@ -55,20 +59,14 @@ class ResetRequestForm(FlaskForm):
 class ResetPasswordForm(FlaskForm):
     token = HiddenField()
     password = _new_password(_l("New password"))
-    confirm = PasswordField(_l("New password again"), validators=[
-        DataRequired(message=_l("Enter the password again.")),
-        EqualTo("password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"})
+    confirm = _again(_l("New password again"), of="password")
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[
         DataRequired(message=_l("Enter your current password."))], render_kw={"autocomplete": "current-password"})
     new_password = _new_password(_l("New password"))
-    confirm = PasswordField(_l("New password again"), validators=[
-        DataRequired(message=_l("Enter the password again.")),
-        EqualTo("new_password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"})
+    confirm = _again(_l("New password again"), of="new_password")
 
 
 class ConfirmEmailForm(FlaskForm):

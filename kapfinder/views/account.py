@@ -9,19 +9,17 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
-from werkzeug.routing import BuildError
 
 from .. import accounts, throttle
-from ..auth import (account_rate_key, end_session, external_url, init_auth, log_event, remember_for, safe_next,
-                    start_session)
+from ..auth import account_rate_key, end_session, external_url, log_event, remember_for, safe_next, start_session
 from ..errors import InvalidParameter
 from ..extensions import db
 from ..forms.account import (ChangePasswordForm, ConfirmEmailForm, ResetPasswordForm, ResetRequestForm,
                              SignInForm, SignOutForm, SignUpForm, add_error)
 from ..mail import notify
+from ..web import link_to
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-bp.record_once(lambda state: init_auth(state.app))
 
 SIGN_IN_PER_ADDRESS = "20/minute"
 SIGN_IN_PER_ACCOUNT = "5/minute;20/hour"
@@ -33,19 +31,29 @@ def _mail(to: str, template: str, subject: str, **context) -> None:
     notify(current_app.config, to, subject, render_template(f"mail/{template}.txt", **context), label=template)
 
 
-def _no_referrer(response):
-    """Landing pages of mailed links: the token in their URL must not leak through Referer."""
+def _link_page(template: str, status: int = 200, **context):
+    """A page a mailed link opens (or its form's answer): the token in its URL must not leak through Referer."""
+    response = current_app.make_response((render_template(template, **context), status))
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
+def _token_form_page(form, purpose: str, template: str):
+    """The GET of a mailed link: its form with the token, or "this link is no longer valid" (400)."""
+    form.token.data = request.args.get("token", "")
+    try:
+        accounts.check_token(db.session(), form.token.data, purpose)
+    except accounts.InvalidToken:
+        return _link_page("account/link_invalid.html", 400)
+    return _link_page(template, form=form)
+
+
 def _landing(user) -> str:
-    endpoints = ("moderate.queue", "moderate.index") if user.is_moderator else ()
-    for endpoint in (*endpoints, "owner.dashboard", "owner.index"):
-        try:
-            return url_for(endpoint)
-        except BuildError:
-            continue
+    """Where signing in leads: the moderation queue, else the owner's listings, else the account page."""
+    endpoints = ("moderate.queue",) if user.is_moderator else ()
+    for endpoint in (*endpoints, "owner.dashboard"):
+        if (url := link_to(endpoint)) is not None:
+            return url
     return url_for("account.index")
 
 
@@ -106,21 +114,16 @@ def confirm():
     scanner that follows links (a GET) confirms nothing and spends nothing."""
     form = ConfirmEmailForm()
     if request.method == "GET":
-        form.token.data = request.args.get("token", "")
-        try:
-            accounts.check_token(db.session(), form.token.data, "confirm")
-        except accounts.InvalidToken:
-            return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
-        return _no_referrer(current_app.make_response(render_template("account/confirm.html", form=form)))
+        return _token_form_page(form, "confirm", "account/confirm.html")
     if not form.validate_on_submit():
-        return _no_referrer(current_app.make_response((render_template("account/confirm.html", form=form), 400)))
+        return _link_page("account/confirm.html", 400, form=form)
     try:
         user = accounts.confirm_email(db.session(), form.token.data or "")
     except accounts.InvalidToken:
         log_event("email_confirmation", None, "invalid_link")
-        return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+        return _link_page("account/link_invalid.html", 400)
     log_event("email_confirmation", user.id, "success")
-    return _no_referrer(current_app.make_response(render_template("account/confirmed.html")))
+    return _link_page("account/confirmed.html")
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -205,26 +208,19 @@ def reset_request():
 def reset_password():
     form = ResetPasswordForm()
     if request.method == "GET":
-        form.token.data = request.args.get("token", "")
-        try:
-            accounts.check_token(db.session(), form.token.data, "reset")
-        except accounts.InvalidToken:
-            return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
-        return _no_referrer(current_app.make_response(render_template("account/reset_password.html", form=form)))
+        return _token_form_page(form, "reset", "account/reset_password.html")
     if not form.validate_on_submit():
-        return _no_referrer(current_app.make_response(
-            (render_template("account/reset_password.html", form=form), 400)))
+        return _link_page("account/reset_password.html", 400, form=form)
     try:
         user = accounts.reset_password(db.session(), form.token.data, form.password.data)
     except accounts.InvalidToken:
         log_event("password_reset", None, "invalid_link")
-        return _no_referrer(current_app.make_response((render_template("account/link_invalid.html"), 400)))
+        return _link_page("account/link_invalid.html", 400)
     except InvalidParameter as err:
         add_error(form, err, "password")
-        return _no_referrer(current_app.make_response(
-            (render_template("account/reset_password.html", form=form), 400)))
+        return _link_page("account/reset_password.html", 400, form=form)
     end_session()
     log_event("password_reset", user.id, "success")
     _mail(user.email, "password_changed", _("Your kapfinder password was changed"),
           reset=external_url("account.reset_request"))
-    return _no_referrer(current_app.make_response(render_template("account/password_reset_done.html")))
+    return _link_page("account/password_reset_done.html")

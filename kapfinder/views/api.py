@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 from .. import listings, vocab
 from ..errors import NotFound
 from ..extensions import db, limiter
+from ..formats import clinic_url
 from ..models import Clinic, utcnow
 from ..openapi import build_openapi
 from ..search import parse_criteria, search, search_cache_key
@@ -25,17 +26,9 @@ limiter.shared_limit(lambda: current_app.config.get("READ_RATE_LIMIT") or "10000
                      exempt_when=lambda: not current_app.config.get("READ_RATE_LIMIT"))(bp)
 
 
-def clinic_url(clinic: Clinic) -> str:
+def _clinic_url(clinic: Clinic) -> str | None:
     """The clinic's public page, from KAPFINDER_BASE_URL (never from the request's Host)."""
-    return f"{current_app.config['BASE_URL']}/clinics/{clinic.slug}"
-
-
-@bp.after_app_request
-def _open_data_cors(response):
-    # Open data: any web page may read the API. No cookies are involved, so "*" is safe.
-    if request.path.startswith(bp.url_prefix + "/") and request.method in ("GET", "HEAD"):
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return clinic_url(current_app.config["BASE_URL"], clinic.slug)
 
 
 #: How long a cached search response may be served. Any change to the directory ends it at once
@@ -56,7 +49,7 @@ def clinics():
     now = utcnow()
     page = search(db.session, criteria, now=now, cache=current_app.extensions.get("kapfinder_cache"),
                   use_index=current_app.config.get("SEARCH_INDEX", True))
-    response = jsonify(search_response(page, clinic_url, now=now))
+    response = jsonify(search_response(page, _clinic_url, now=now))
     if key is not None:
         # Compressed (a page of 20 results: ~40 KB of JSON, ~6 KB stored) so a few hundred fit.
         responses.set_bytes(key, zlib.compress(response.get_data(), 1), ttl=RESPONSE_TTL_S)
@@ -80,7 +73,7 @@ def clinic(ident: str):
              or listings.published_clinic(db.session, ident))
     if found is None:
         raise NotFound(None, "not_found")
-    return jsonify(clinic_detail(found, url=clinic_url(found)))
+    return jsonify(clinic_detail(found, url=_clinic_url(found)))
 
 
 @bp.get("/taxonomy")

@@ -126,8 +126,3 @@ def report(slug: str):
                   clinic=clinic, reason=listings.REPORT_REASONS.label(form.reason.data), note=form.note.data or "",
                   link=external_url("owner.listing", clinic_id=clinic.id))
     return render_template("community/report_sent.html", clinic=clinic)
-
-
-@bp.app_template_filter("report_reason")
-def report_reason_label(slug: str) -> str:
-    return listings.REPORT_REASONS.label(slug) if slug in listings.REPORT_REASONS else slug

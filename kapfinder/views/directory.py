@@ -6,25 +6,21 @@ API uses, ``search`` once) and renders; a core error becomes a message next to t
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time
-from urllib.parse import quote
+from datetime import time
 
 from babel.dates import get_timezone_name
-from flask import Blueprint, abort, current_app, render_template, request, url_for
-from flask_babel import format_date, format_time, get_locale
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import format_time, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from werkzeug.routing import BuildError
 
-from .. import listings, vocab
+from .. import listings
 from ..extensions import db
 from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
 from ..models import Clinic, utcnow
 from . import results
-from .location import or_list
 
 bp = Blueprint("directory", __name__)
-bp.add_app_template_filter(or_list, "or_list")
 
 LEARN_TOPICS = {
     "methods": ("learn/methods.html", _l("Ketamine treatment methods")),
@@ -34,13 +30,6 @@ LEARN_TOPICS = {
 DAY_NAMES = {
     "mo": _l("Monday"), "tu": _l("Tuesday"), "we": _l("Wednesday"), "th": _l("Thursday"),
     "fr": _l("Friday"), "sa": _l("Saturday"), "su": _l("Sunday"),
-}
-LICENSE_URLS = {
-    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
-    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
-    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
-    "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/",
-    "PDDL-1.0": "https://opendatacommons.org/licenses/pddl/1-0/",
 }
 
 
@@ -147,79 +136,3 @@ def _timezone_name(zone: str | None) -> str | None:
 
 def _address(clinic: Clinic) -> str:
     return ", ".join(part for part in (clinic.street, clinic.city, f"{clinic.state} {clinic.zip}".strip()) if part)
-
-
-# --- template helpers every page may use ------------------------------------------------------
-
-@bp.app_template_global()
-def link_to(endpoint: str, fallback: str, **values) -> str:
-    """url_for when the endpoint exists, else the plain path (for blueprints still being built)."""
-    try:
-        return url_for(endpoint, **values)
-    except BuildError:
-        return request.script_root + fallback
-
-
-@bp.app_template_global()
-def data_license() -> dict[str, str | None]:
-    licence = current_app.config.get("DATA_LICENSE") or "CC-BY-4.0"
-    return {"id": licence, "url": LICENSE_URLS.get(licence),
-            "attribution": current_app.config.get("DATA_ATTRIBUTION")}
-
-
-@bp.app_template_filter("date_text")
-def date_text(value: date | datetime | None) -> str:
-    if value is None:
-        return _("date unknown")
-    return format_date(value, "medium")
-
-
-@bp.app_template_filter("iso_date")
-def iso_date(value: date | datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.date().isoformat() if isinstance(value, datetime) else value.isoformat()
-
-
-@bp.app_template_filter("phone_text")
-def phone_text(e164: str | None) -> str:
-    """'+15125550100' → '(512) 555-0100'; anything else as stored."""
-    if e164 and e164.startswith("+1") and len(e164) == 12 and e164[1:].isdigit():
-        return f"({e164[2:5]}) {e164[5:8]}-{e164[8:]}"
-    return e164 or ""
-
-
-@bp.app_template_filter("tel_href")
-def tel_href(e164: str | None) -> str:
-    return "tel:" + "".join(ch for ch in (e164 or "") if ch.isdigit() or ch == "+")
-
-
-@bp.app_template_test("web_url")
-def is_web_url(value: str | None) -> bool:
-    """Only http(s) links become href; anything else is shown as text."""
-    return bool(value) and value.lower().startswith(("https://", "http://"))
-
-
-@bp.app_template_filter("url_quote")
-def url_quote(value: str) -> str:
-    return quote(value or "", safe="")
-
-
-@bp.app_template_global()
-def self_pay_range(clinic: Clinic) -> dict | None:
-    """The lowest and highest listed self-pay price across the clinic's services."""
-    lows = [p.min_usd for p in clinic.prices if p.min_usd is not None]
-    highs = [p.max_usd for p in clinic.prices if p.max_usd is not None]
-    if not lows and not highs:
-        return None
-    low = min(lows) if lows else min(highs)
-    high = max(highs) if highs else max(lows)
-    return {"min_usd": low, "max_usd": high}
-
-
-@bp.app_template_global()
-def listed_carriers(clinic: Clinic) -> list[str]:
-    """Carrier labels a listing names for any service it offers, in vocabulary order."""
-    offered = set(clinic.services)
-    slugs = vocab.CARRIERS.ordered(row.carrier for row in clinic.insurance if row.service in offered)
-    return [vocab.CARRIERS.label(s) for s in slugs]

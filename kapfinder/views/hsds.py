@@ -26,14 +26,6 @@ def _base_url() -> str:
     return current_app.config["BASE_URL"]
 
 
-@bp.after_request
-def _open_data_cors(response):
-    # Open data: any web page may read it; no cookies are involved.
-    if request.method in ("GET", "HEAD"):
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
-
-
 def _stream(documents) -> Response:
     def lines():
         for doc in documents:

@@ -1,5 +1,4 @@
-"""The insurance blueprint: the lookup at /insurance, one page per carrier, and the wording
-helpers the coverage macros (templates/_macros/coverage.html) use on every page."""
+"""The insurance blueprint: the lookup at /insurance and one page per carrier."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, url_for
@@ -10,7 +9,7 @@ from .. import vocab
 from ..carrier_notes import all_notes, notes_for
 from ..forms.insurance import (CARRIER_PARAMETERS, LOOKUP_PARAMETERS, CarrierClinicsForm,
                                InsuranceLookupForm)
-from . import results, wording
+from . import results
 
 bp = Blueprint("insurance", __name__, url_prefix="/insurance")
 
@@ -82,24 +81,3 @@ def _carrier_links() -> list[dict]:
     notes = all_notes()
     return [{"slug": slug, "label": vocab.CARRIERS.label(slug), "href": url_for("insurance.carrier", carrier=slug),
              "as_of": notes[slug].as_of if slug in notes else None} for slug in vocab.CARRIERS.slugs]
-
-
-# --- wording helpers every template may use (the coverage macros call them) --------------------
-
-for _name, _function in (
-        ("coverage_service_label", wording.service_label), ("coverage_carrier_label", wording.carrier_label),
-        ("coverage_plan_types_label", wording.plan_types_label), ("coverage_network_label", wording.network_label),
-        ("coverage_price", wording.price_text), ("coverage_payment_label", wording.payment_label),
-        ("coverage_fact_stale", wording.fact_stale), ("coverage_iso_date", wording.iso_date)):
-    bp.add_app_template_global(_function, _name)
-
-
-@bp.app_template_global("vocab_service_slugs")
-def service_slugs() -> tuple[str, ...]:
-    return vocab.SERVICES.slugs
-
-
-@bp.app_template_global("carrier_note_text")
-def carrier_note_text(note) -> str:
-    """A carrier note's text through the translation catalogue (the notes are data, keyed by their English text)."""
-    return _(note.text)

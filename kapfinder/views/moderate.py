@@ -2,13 +2,11 @@
 log, and the decisions. Rejections carry a reason that is mailed to the owner (or claimant)."""
 from __future__ import annotations
 
-from datetime import date, datetime
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import listings, vocab
+from .. import listings
 from ..auth import external_url, log_event, moderator_required
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db
@@ -178,34 +176,3 @@ def dismiss_report(report_id: int):
                    lambda reason: listings.resolve_report(_session(), report_id, current_user.id, dismiss=True,
                                                           resolution=reason),
                    outcome="report_dismissed", needs_reason=True)
-
-
-# --- showing values ---------------------------------------------------------------------------
-
-@bp.app_template_filter("listing_value")
-def listing_value(value, field: str = "") -> str:
-    """A snapshot or audit value as a person reads it (Jinja escapes the result)."""
-    if value is None or value == "" or value == []:
-        return "—"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if field in listings.LIST_FIELDS and isinstance(value, list):
-        vocabulary = listings.LIST_FIELDS[field]
-        return ", ".join(vocabulary.label(v) if v in vocabulary else str(v) for v in value)
-    if field == "therapy" and value in vocab.THERAPY:
-        return vocab.THERAPY.label(value)
-    if field == "insurance" and isinstance(value, list):
-        return "; ".join(
-            f"{vocab.CARRIERS.label(r['carrier'])} · {vocab.SERVICES.label(r['service'])} · "
-            f"{vocab.NETWORKS.label(r['network'])}"
-            + (f" ({', '.join(vocab.PLAN_TYPES.label(p) for p in r['plan_types'])})" if r.get("plan_types") else "")
-            for r in value)
-    if field == "prices" and isinstance(value, list):
-        return "; ".join(f"{vocab.SERVICES.label(r['service'])}: ${r['min_usd']}–${r['max_usd']}" for r in value)
-    if field == "hours" and isinstance(value, list):
-        return "; ".join(f"{r['day']} {r['opens']}–{r['closes']}" for r in value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (list, dict)):
-        return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    return str(value)

@@ -46,7 +46,4 @@ def download(filename: str):
     suffix = Path(filename).suffix.lower()
     mimetype = TYPES.get(suffix, "application/octet-stream")
     # A CSV is saved, never opened in the browser's tab (nor sniffed into something else).
-    response = send_from_directory(exports, filename, mimetype=mimetype, max_age=300,
-                                   as_attachment=suffix == ".csv")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return send_from_directory(exports, filename, mimetype=mimetype, max_age=300, as_attachment=suffix == ".csv")

@@ -15,6 +15,7 @@ from ..listings import drafts
 from ..auth import confirmed_required
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db
+from .listing_words import field_label
 from ..forms.listing import STEP_TITLES, ListingForm, VersionForm, apply_row_action, listing_error_message, \
     parse_step, review_sections
 from ..models import Status
@@ -266,35 +267,3 @@ def reconfirm(clinic_id: str):
     flash(_("Thank you. The listing is marked as confirmed today."))
     return redirect(request.form.get("back") == "dashboard" and url_for("owner.dashboard")
                     or url_for("owner.listing", clinic_id=clinic_id))
-
-
-def field_label(key: str) -> str:
-    return str(FIELD_LABELS.get(key, key))
-
-
-def _labels() -> dict:
-    from flask_babel import lazy_gettext as _l
-
-    return {
-        "name": _l("name"), "description": _l("description"), "street": _l("street address"), "city": _l("city"),
-        "state": _l("state"), "zip": _l("ZIP code"), "lat": _l("latitude"), "lon": _l("longitude"),
-        "phone": _l("phone"), "website": _l("website"), "email": _l("email"), "npi": _l("NPI"),
-        "methods": _l("methods"), "settings": _l("settings"), "at_home_states": _l("at-home states"),
-        "prescriber_types": _l("prescribers"), "therapist_licenses": _l("therapist licences"),
-        "rems_certified": _l("REMS certification"), "vital_signs_monitoring": _l("vital-signs monitoring"),
-        "medical_screening": _l("medical screening"), "hours": _l("hours"), "hours_note": _l("notes on hours"),
-        "conditions": _l("conditions"), "therapy": _l("care model"), "therapy_extras": _l("extras"),
-        "offers_evaluation": _l("evaluation"), "sliding_scale": _l("sliding scale"), "financing": _l("financing"),
-        "superbill": _l("superbill"), "hsa_fsa": _l("HSA/FSA"), "accepting_new_patients": _l("accepting new patients"),
-        "insurance": _l("insurance"), "prices": _l("prices"), "status": _l("status"), "slug": _l("address of the page"),
-        "verified_at": _l("verified"), "confirmed_at": _l("re-confirmed"), "owner_id": _l("owner"),
-        "reason": _l("reason"), "revision": _l("proposed changes"), "report": _l("problem report"),
-    }
-
-
-FIELD_LABELS = _labels()
-
-
-@bp.app_template_filter("field_label")
-def _field_label_filter(key: str) -> str:
-    return field_label(key)

@@ -1,6 +1,6 @@
 """How insurance, services and prices read on a page: the words result cards, the clinic page and the
-insurance pages share. Plain functions (translated through Flask-Babel); ``insurance.bp`` registers
-them as template globals under their ``coverage_*`` names."""
+insurance pages share. Plain functions (translated through Flask-Babel); ``kapfinder.templating``
+names them for templates (``coverage_*``)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -114,11 +114,3 @@ def fact_stale(as_of, today: date | None = None) -> bool:
     if isinstance(as_of, datetime):
         as_of = as_of.date()
     return as_of < (today or date.today()) - STALE_AFTER
-
-
-def iso_date(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.date()
-    return value.isoformat() if isinstance(value, date) else str(value)

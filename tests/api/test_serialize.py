@@ -1,36 +1,20 @@
-"""kapfinder.serialize and kapfinder.openapi without a request: Flask-free, and the formats of DESIGN.md."""
+"""kapfinder.serialize and kapfinder.openapi without a request, and the formats of DESIGN.md (that the core
+imports no Flask is tests/infra/test_architecture.py's)."""
 from __future__ import annotations
 
-import ast
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
-import pytest
-
-from kapfinder.serialize import clinic_detail, clinic_summary, distances, iso_date, iso_datetime
+from kapfinder.formats import iso_date, iso_seconds
+from kapfinder.serialize import clinic_detail, clinic_summary, distances
 
 from fixtures.clinics import build_clinic
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize("module", ["kapfinder/serialize.py", "kapfinder/openapi.py"])
-def test_module_does_not_import_flask(module):
-    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            imported.add(node.module.split(".")[0])
-    assert not imported & {"flask", "flask_babel", "werkzeug"}
 
 
 def test_datetimes_are_utc_with_z_and_dates_are_plain():
     eastern = timezone(timedelta(hours=-5))
-    assert iso_datetime(datetime(2025, 1, 31, 9, 5, 7, 123456, tzinfo=eastern)) == "2025-01-31T14:05:07Z"
-    assert iso_datetime(datetime(2025, 1, 31, 9, 5, 7)) == "2025-01-31T09:05:07Z"
-    assert iso_datetime(None) is None
+    assert iso_seconds(datetime(2025, 1, 31, 9, 5, 7, 123456, tzinfo=eastern)) == "2025-01-31T14:05:07Z"
+    assert iso_seconds(datetime(2025, 1, 31, 9, 5, 7)) == "2025-01-31T09:05:07Z"
+    assert iso_seconds(None) is None
     assert iso_date(date(2025, 3, 4)) == "2025-03-04"
 
 

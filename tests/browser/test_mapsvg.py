@@ -1,13 +1,10 @@
 """kapfinder.mapsvg without a browser: geometry a patient relies on (markers inside the picture,
-numbers as given, directions right), tiles only when configured, and no Flask in the module."""
+numbers as given, directions right), tiles only when configured (no Flask in the module: see
+tests/infra/test_architecture.py)."""
 from __future__ import annotations
-
-import ast
-from pathlib import Path
 
 from kapfinder import mapsvg
 
-ROOT = Path(__file__).resolve().parents[2]
 AUSTIN = (30.2672, -97.7431)
 
 
@@ -73,15 +70,3 @@ def test_tiles_only_with_a_tile_url():
 def test_nothing_to_draw():
     assert mapsvg.draw([], None) is None
     assert mapsvg.for_results(None) is None
-
-
-def test_the_module_does_not_import_flask():
-    """Its own imports (and geo's) name no Flask package; the app hands itself to ``register``."""
-    for path in (ROOT / "kapfinder" / "mapsvg.py", ROOT / "kapfinder" / "geo.py"):
-        imported = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported.add(node.module.split(".")[0])
-        assert not imported & {"flask", "flask_babel", "werkzeug"}, path

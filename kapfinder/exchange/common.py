@@ -6,10 +6,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .records import ClinicRecord
 
 try:  # about thirty times faster than the pure-Python indenting encoder; the same output here
     import orjson
@@ -96,9 +94,6 @@ class Skipped:
         return f"{self.where}: skipped: {self.reason}"
 
 
-#: What a format reader yields for each record of the input: the record (None when unreadable),
-#: the problems found reading it, and why it is skipped (None when it is not).
-Item = tuple["ClinicRecord | None", list[Problem], "Skipped | None"]
 
 
 @dataclass(frozen=True)

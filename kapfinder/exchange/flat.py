@@ -13,8 +13,8 @@ from ..formats import iso_date, iso_exact, national_phone
 from ..hsds.ids import ID_PATTERN
 from ..listings.rules import LIST_FIELDS, insurance_key
 from ..models import Clinic
-from .common import Item, format_number, parse_date, parse_datetime
-from .records import ClinicRecord, RecordProblems
+from .common import format_number, parse_date, parse_datetime
+from .records import ClinicRecord, Item, RecordProblems
 from .textfiles import csv_header, csv_rows, is_broken
 
 HEADER = (

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import schemas
-from .common import Item, Problem
+from .common import Problem
 from .hsds_in import MAX_PROBLEMS_PER_DOCUMENT, Bundle, TermResolver, bundle_items, bundles_of
 from .schemas import NESTING, TABLES, table_columns
 from .textfiles import csv_header, csv_lines, is_broken, unescape
+from .records import Item
 
 INSERT_BATCH = 5000
 #: The linking columns of each table (each is indexed): phone → {organization_id, location_id}, ...

@@ -10,9 +10,9 @@ from typing import Any, Callable, Iterator
 
 from .. import vocab
 from ..hsds.taxonomies import TAXONOMY_PREFIX, VOCAB_BY_NAME, taxonomy_index, term_index
-from .common import Item, Skipped
+from .common import Skipped
 from .hsds_record import Term, read_record
-from .records import ClinicRecord, RecordProblems
+from .records import ClinicRecord, Item, RecordProblems
 
 MAX_PROBLEMS_PER_DOCUMENT = 50
 

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import schemas
-from .common import Item, Problem, Skipped, orjson
+from .common import Problem, Skipped, orjson
 from .hsds_in import MAX_PROBLEMS_PER_DOCUMENT, TermResolver, bundle_items, bundles_of, document_kind, schema_for
 from .textfiles import SNIFF_BYTES, display_name, sniff_text
+from .records import Item
 
 MAX_JSON_DOCUMENT = 50 * 1024 * 1024
 

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Clinic, utcnow
-from .common import ImportReport, Item, Problem
+from .common import ImportReport, Problem
 from .reading import detect_format, input_problem, read_items
-from .records import ClinicRecord, Gazetteer, RecordProblems, finish, match_keys
+from .records import ClinicRecord, Gazetteer, Item, RecordProblems, finish, match_keys
 from .writing import BATCH, store
 
 __all__ = ["ImportReport", "run_import"]

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Iterator
 
 from . import flat, hsds_csv, hsds_json
-from .common import FORMATS, Item, Problem
+from .common import FORMATS, Problem
+from .records import Item
 
 
 def detect_format(path: Path) -> str | None:

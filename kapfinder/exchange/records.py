@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..listings import rules
 from .. import vocab
 from ..models import GazetteerZip
-from .common import Problem
+from .common import Problem, Skipped
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", re.ASCII)
 SLUG_LIMIT = 220
@@ -124,3 +124,8 @@ def match_keys(v: dict[str, Any]) -> tuple[tuple | None, tuple]:
     name_key = (" ".join((v.get("name") or "").lower().split()), street,
                 " ".join((v.get("city") or "").lower().split()), v.get("state"), v.get("zip"))
     return npi_key, name_key
+
+
+#: What a format reader yields for each record of the input: the record (None when unreadable),
+#: the problems found reading it, and why it is skipped (None when it is not).
+Item = tuple[ClinicRecord | None, list[Problem], Skipped | None]

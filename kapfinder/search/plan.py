@@ -17,16 +17,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
 from .. import geo, vocab
-from ..models import STALE_AFTER
+from ..models import STALE_AFTER, ClinicFacts
 from .criteria import SearchCriteria
-
-if TYPE_CHECKING:
-    from .cards import ClinicCard
 
 IN_CLINIC = vocab.SETTINGS.mask(["in-clinic"])
 AT_HOME = vocab.SETTINGS.mask(["at-home"])
@@ -126,7 +123,7 @@ class Answer:
     near_total: int
     state_total: int
     #: Cards for ``rows`` when the engine read them itself (the index checks its freshness with them).
-    cards: dict[str, ClinicCard] | None = None
+    cards: dict[str, ClinicFacts] | None = None  # ClinicCards, as a cache hit left them
 
     @property
     def ids(self) -> list[str]:

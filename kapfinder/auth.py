@@ -195,8 +195,12 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute link for mail and command output: BASE_URL plus the path, never the request's Host."""
+def external_url(endpoint: str, **values: Any) -> str | None:
+    """An absolute link for mail and command output: BASE_URL plus the path, never the request's Host.
+    None when this app was built without the feature that serves ``endpoint`` (a mail then leaves
+    the link out)."""
+    if endpoint not in current_app.view_functions:
+        return None
     base = current_app.config["BASE_URL"].rstrip("/")
     if has_request_context():
         path = url_for(endpoint, **values)

@@ -13,6 +13,7 @@ from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db, limiter
 from ..forms.listing import ClaimForm, ConfirmClaimForm, ReportForm, listing_error_message
 from ..mail import notify
+from ..web import link_to
 from ..models import Clinic, User
 
 bp = Blueprint("community", __name__)
@@ -99,7 +100,8 @@ def confirm_claim(slug: str):
     log_event("claim_confirmed", current_user.id, "ok", path=request.path)
     flash(_("The listing is yours now. Check it and keep it up to date."))
     clinic = _published(slug)
-    return _no_referrer(redirect(url_for("owner.listing", clinic_id=clinic.id)))
+    landing = link_to("owner.listing", clinic_id=clinic.id) or link_to("directory.clinic", slug=clinic.slug) or "/"
+    return _no_referrer(redirect(landing))
 
 
 # --- problem reports ------------------------------------------------------------------------------

@@ -162,3 +162,24 @@ def test_templates_name_only_their_own_features_endpoints_with_url_for():
             if endpoint != "static" and endpoint.split(".")[0] != feature:
                 found.append(f"{path.relative_to(ROOT)}: {endpoint}")
     assert not found
+
+
+def test_without_the_owner_pages_reports_and_decisions_still_mail_the_owner(app_without, site, db_session):
+    """Mail links to a missing feature are left out: the owner is still told, never sent "None"."""
+    from fixtures.accounts import outbox_messages, post_form
+    from tests.listings.conftest import post_decision
+
+    from kapfinder.models import ListingRevision
+
+    partial, clients = app_without("owner")
+    sent = post_form(clients["visitor"], f"/clinics/{site['slug']}/report", {"reason": "other", "note": "Moved"})
+    assert sent.status_code == 200 and "Thank you" in sent.get_data(as_text=True)
+    revision = db_session.query(ListingRevision).filter_by(clinic_id=site["clinic"]).one()
+    page = f"/moderate/listings/{site['clinic']}"
+    decided = post_decision(clients["moderator"], f"/moderate/revisions/{revision.id}/approve", page=page)
+    assert decided.status_code == 302
+    mails = [m for m in outbox_messages(partial) if m["To"] == site["owner"]]
+    assert len(mails) == 2 and "Moved" in mails[0].get_content()
+    for message in mails:
+        body = message.get_content()
+        assert "None" not in body and "/owner/" not in body

@@ -5,7 +5,7 @@ import redis
 
 from kapfinder.cache import LocalCache, RedisCache, get_cache
 
-from .servers import free_port, gunicorn_command, server, server_env
+from .servers import early_in_a_minute, free_port, gunicorn_command, server, server_env
 
 
 def test_a_rate_limit_is_shared_by_two_server_processes(migrated, limited_app_dir, redis_url, tmp_path):
@@ -13,6 +13,7 @@ def test_a_rate_limit_is_shared_by_two_server_processes(migrated, limited_app_di
     port_a, port_b = free_port(), free_port()
     with server(gunicorn_command(port_a, app="limited_app:app"), env, port_a, tmp_path / "a.log") as a, \
             server(gunicorn_command(port_b, app="limited_app:app"), env, port_b, tmp_path / "b.log") as b:
+        early_in_a_minute()
         # 3 per minute for this client, whichever process answers.
         assert a.get("/api/test-only/limited")[0] == 200
         assert b.get("/api/test-only/limited")[0] == 200
@@ -29,6 +30,7 @@ def test_without_redis_each_process_limits_alone_and_says_so(migrated, limited_a
     env = server_env(migrated, limited_app_dir)
     port = free_port()
     with server(gunicorn_command(port, app="limited_app:app"), env, port, tmp_path / "a.log") as a:
+        early_in_a_minute()
         for _ in range(3):
             assert a.get("/api/test-only/limited")[0] == 200
         assert a.get("/api/test-only/limited")[0] == 429
@@ -134,6 +136,7 @@ def test_sign_in_attempts_are_counted_across_server_processes(migrated, instance
     port_a, port_b = free_port(), free_port()
     with server(gunicorn_command(port_a), env, port_a, tmp_path / "a.log") as a, \
             server(gunicorn_command(port_b), env, port_b, tmp_path / "b.log") as b:
+        early_in_a_minute()
         browser = Browser()
         status, page = browser.request(a.base + "/account/sign-in")
         assert status == 200

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .servers import Browser, free_port, gunicorn_command, server, server_env
+from .servers import Browser, early_in_a_minute, free_port, gunicorn_command, server, server_env
 
 
 def _sign_in_attempt(browser: Browser, base: str) -> dict[str, str]:
@@ -26,6 +26,7 @@ def test_without_redis_sign_in_attempts_are_counted_in_the_database_across_proce
     port_a, port_b = free_port(), free_port()
     with server(gunicorn_command(port_a, "--workers", "2"), env, port_a, tmp_path / "a.log") as a, \
             server(gunicorn_command(port_b, "--workers", "2"), env, port_b, tmp_path / "b.log") as b:
+        early_in_a_minute()
         browser = Browser()
         attempt = _sign_in_attempt(browser, a.base)
         statuses = [browser.request(s.base + "/account/sign-in", attempt)[0] for s in (a, b, a, b, a)]

@@ -321,7 +321,8 @@ def indexes_after(conn: Connection, enabled: bool = True) -> Iterator[None]:
 @contextmanager
 def search_triggers_once(conn: Connection) -> Iterator[None]:
     """Around a bulk write on SQLite, whose triggers run once per row: migration 0007's
-    ``search_bump_*`` triggers are set aside and the search generation moves once at the end.
+    ``search_bump_*`` triggers are set aside and the search generation moves once at the end (with
+    migration 0011's rebuild marker: the change log lists none of the load's clinics).
     PostgreSQL's run once per statement already: nothing to do."""
     if conn.dialect.name != "sqlite":
         yield
@@ -332,6 +333,10 @@ def search_triggers_once(conn: Connection) -> Iterator[None]:
         yield
     if triggers:
         conn.exec_driver_sql("UPDATE search_state SET generation = generation + 1 WHERE id = 1")
+        if any(name == "search_bump_clinic_insert" and "search_change" in sql for name, sql in triggers):
+            # Migration 0011's change log lists no clinic of this load: a rebuild marker says so.
+            conn.exec_driver_sql("INSERT INTO search_change (generation, clinic_id) "
+                                 "SELECT generation, NULL FROM search_state WHERE id = 1")
 
 
 def analyze(bind: Session | Connection) -> None:

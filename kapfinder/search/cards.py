@@ -127,6 +127,13 @@ class CardCache:
                 pass
         return found, rows
 
+    def keep_from(self, other: CardCache, dropped: frozenset[str]) -> None:
+        """Take ``other``'s cards but those of ``dropped`` clinics (the next state of the directory
+        after a few changes: ``registry``)."""
+        for cid, card in list(other._cards.items()):
+            if cid not in dropped:
+                self._cards[cid] = card
+
 
 _CACHES: weakref.WeakKeyDictionary[Any, CardCache] = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()

@@ -115,6 +115,11 @@ class Snapshot:
         self.at_home = at_home
         self._packed = _pack_ids(ids)
         self._ids = ids if self._packed is None else None
+        #: Confirmation times (µs, by position), for placing changed clinics among these (``delta``).
+        self.confirmed: np.ndarray | None = None
+        #: Positions searches skip (clinics changed since the build: ``delta.Patched`` answers for
+        #: them). Set only on a copy: a snapshot as built hides nothing.
+        self.hidden: np.ndarray | None = None
 
     # -- reading --
 
@@ -165,6 +170,8 @@ class Snapshot:
         counts = self.p_start[points + 1] - first
         pos = _runs(first, counts)
         keep = (self.settings[pos] & IN_CLINIC) != 0
+        if self.hidden is not None:
+            keep &= ~self.hidden[pos]
         filtered = self._keep(pos, f)
         if filtered is not None:
             keep &= filtered
@@ -173,7 +180,13 @@ class Snapshot:
         return Matches(points[some], dots[some], kept[some], pos[keep], int(kept.sum()))
 
     def ranked(self, m: Matches, start: int, stop: int, lat: float, lon: float) -> list[tuple[str, float]]:
-        """Matches [start, stop) of the distance ranking: distance rounded to 0.1 mi, then ``rank``.
+        """Matches [start, stop) of the distance ranking: distance rounded to 0.1 mi, then ``rank``."""
+        rows, miles = self.ranked_positions(m, start, stop, lat, lon)
+        return list(zip(self.id_at(rows), miles.tolist()))
+
+    def ranked_positions(self, m: Matches, start: int, stop: int, lat: float,
+                         lon: float) -> tuple[np.ndarray, np.ndarray]:
+        """``ranked`` as (positions, exact miles).
 
         The dot products place every point to within ``EDGE_SLACK_MI``; points in the 0.1-mile
         buckets the page touches (and a hair either side) get their exact distance (geopy's formula
@@ -203,7 +216,7 @@ class Snapshot:
         per_row = np.repeat(np.array(miles, dtype=np.float64), m.counts[chosen])
         buckets = np.repeat(np.array([geo.round_tenth(d) for d in miles], dtype=np.float64), m.counts[chosen])
         order = np.lexsort((self.rank[rows], buckets))[start - before:stop - before]
-        return list(zip(self.id_at(rows[order]), per_row[order].tolist()))
+        return rows[order], per_row[order]
 
     def _slices(self, lat: float, lon: float, radius_mi: float) -> Iterator[tuple[int, int]]:
         """Ranges of points that may lie within the radius: one longitude range per latitude band."""
@@ -226,6 +239,8 @@ class Snapshot:
         if pos is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         keep = (self.settings[pos] & AT_HOME) != 0
+        if self.hidden is not None:
+            keep &= ~self.hidden[pos]
         filtered = self._keep(pos, f)
         if filtered is not None:
             keep &= filtered

@@ -2,9 +2,14 @@
 
 A search computes its page from this process's latest snapshot (``current``) and checks, with the
 page's cards, that its session sees the data the snapshot was built from (``freshness``). When it
-does not, ``lookup`` brings the snapshot up to date: at once when a build is quick, else in a
-background thread (once a build takes longer than ``SYNC_BUILD_S``) while SQL answers. gunicorn's
-master builds the index before it forks its workers (``warm``), so they share its arrays.
+does not, ``lookup`` brings the snapshot up to date: by patching it with the clinics changed since
+(``delta``: a few milliseconds, under a lock, so concurrent searches wait for one patch rather than
+falling back to SQL), and past ``delta.REBASE_AT`` changed clinics by building a new base in the
+background while the patched index answers. Only what cannot be patched (a bulk load, a restore,
+a log trimmed past the snapshot) rebuilds before the index answers again: at once when a build is
+quick, else in a background thread (once a build takes longer than ``SYNC_BUILD_S``) while SQL
+answers. gunicorn's master builds the index before it forks its workers (``warm``), so they share
+its arrays.
 """
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from . import delta
 from .build import build as build_index
+from .cards import cache_for
 from .freshness import Token, has_state_table, read_token
 from .index import Snapshot
 
@@ -28,8 +35,9 @@ SYNC_BUILD_S = 0.5
 
 class _Entry:
     def __init__(self) -> None:
-        self.snapshot: Snapshot | None = None
+        self.snapshot: Snapshot | delta.Patched | None = None
         self.lock = threading.Lock()
+        self.patching = threading.Lock()
         self.building = False
 
 
@@ -57,7 +65,13 @@ def _engine_of(session: Session) -> Engine | None:
 def _rebuild(engine: Engine, entry: _Entry, apart: bool = False) -> None:
     try:
         snapshot = build_index(engine, apart)
-        entry.snapshot = snapshot
+        delta.prepare(snapshot)
+        with entry.patching:
+            current = entry.snapshot
+            if current is None or current.token[0] != snapshot.token[0] or current.token[1] <= snapshot.token[1]:
+                entry.snapshot = snapshot
+            else:  # changes were patched in meanwhile: the new base takes them on now
+                entry.snapshot = _patched(engine, snapshot) or snapshot
     except Exception:  # the SQL path keeps answering; the next search tries again
         log.exception("search index: rebuild failed")
     finally:
@@ -69,10 +83,10 @@ class Lookup:
     """What a search needs from this module: the token its session sees and, if valid, the snapshot."""
 
     token: Token | None
-    snapshot: Snapshot | None
+    snapshot: Snapshot | delta.Patched | None
 
 
-def current(session: Session) -> Snapshot | None:
+def current(session: Session) -> Snapshot | delta.Patched | None:
     """This process's latest snapshot for the session's database, without asking whether the
     session sees the same data: a search computes its page from it, then checks the token in the
     same round trip that loads the page's cards (``indexed.answer``)."""
@@ -95,6 +109,11 @@ def lookup(session: Session, *, build: bool = True, token: Token | None = None) 
         return Lookup(token, snapshot)
     if not build:
         return Lookup(token, None)
+    if snapshot is not None and token is not None and snapshot.token[0] == token[0] \
+            and token[1] > snapshot.token[1]:
+        patched = _patch(engine, entry, token)
+        if patched is not None:
+            return Lookup(token, patched if patched.token == token else None)
     background = snapshot is not None and snapshot.built_s > SYNC_BUILD_S
     with entry.lock:
         if entry.building:
@@ -108,6 +127,44 @@ def lookup(session: Session, *, build: bool = True, token: Token | None = None) 
     _rebuild(engine, entry)
     snapshot = entry.snapshot
     return Lookup(token, snapshot if snapshot is not None and snapshot.token == token else None)
+
+
+def _patched(engine: Engine, current: Snapshot | delta.Patched) -> Snapshot | delta.Patched | None:
+    """``current`` patched up to now, its card cache carried over without the changed clinics."""
+    try:
+        advanced = delta.advance(engine, current)
+    except Exception:  # a rebuild takes over
+        log.exception("search index: patching failed")
+        return None
+    if isinstance(advanced, delta.Patched) and advanced is not current:
+        cache_for(advanced).keep_from(cache_for(current), advanced.latest)
+    return advanced
+
+
+def _patch(engine: Engine, entry: _Entry, token: Token) -> Snapshot | delta.Patched | None:
+    """The entry's snapshot patched up to what the searching session sees (or later), once for
+    all the threads that ask meanwhile; None when only a rebuild will do."""
+    if not entry.patching.acquire(timeout=5):
+        return None
+    try:
+        current = entry.snapshot
+        if current is None or current.token[0] != token[0]:
+            return None
+        if current.token[1] >= token[1]:
+            return current
+        advanced = _patched(engine, current)
+        if advanced is None:
+            return None
+        entry.snapshot = advanced
+    finally:
+        entry.patching.release()
+    if isinstance(advanced, delta.Patched) and len(advanced.changed) > delta.REBASE_AT:
+        with entry.lock:
+            if entry.building:
+                return advanced
+            entry.building = True
+        threading.Thread(target=_rebuild, args=(engine, entry, True), name="search-index", daemon=True).start()
+    return advanced
 
 
 def warm(engine: Engine) -> Snapshot | None:

@@ -68,10 +68,11 @@ def _rebuild(engine: Engine, entry: _Entry, apart: bool = False) -> None:
         delta.prepare(snapshot)
         with entry.patching:
             current = entry.snapshot
-            if current is None or current.token[0] != snapshot.token[0] or current.token[1] <= snapshot.token[1]:
+            if current is None or current.token[0] != snapshot.token[0] or current.token[1] < snapshot.token[1]:
                 entry.snapshot = snapshot
-            else:  # changes were patched in meanwhile: the new base takes them on now
-                entry.snapshot = _patched(engine, snapshot) or snapshot
+            elif isinstance(current, delta.Patched):  # a new base: it takes on what was patched meanwhile
+                entry.snapshot = snapshot if current.token == snapshot.token else _patched(engine, snapshot) or current
+            # else a whole snapshot as new as this one is there already
     except Exception:  # the SQL path keeps answering; the next search tries again
         log.exception("search index: rebuild failed")
     finally:
@@ -163,7 +164,8 @@ def _patch(engine: Engine, entry: _Entry, token: Token) -> Snapshot | delta.Patc
             if entry.building:
                 return advanced
             entry.building = True
-        threading.Thread(target=_rebuild, args=(engine, entry, True), name="search-index", daemon=True).start()
+        apart = advanced.base.built_s > SYNC_BUILD_S  # a small base is rebuilt in this process
+        threading.Thread(target=_rebuild, args=(engine, entry, apart), name="search-index", daemon=True).start()
     return advanced
 
 

@@ -140,7 +140,10 @@ def test_a_bulk_write_or_a_trimmed_log_rebuilds_the_index_in_full(db_session, di
     doomed = [c.id for c in directory[:30]]
     renamed = directory[40].id
     db_session.remove()
-    delete_clinics(db_session, Clinic.id.in_(doomed))  # sets the per-row triggers aside: a rebuild marker
+    if db_session.get_bind().dialect.name == "postgresql":
+        db_session.execute(text("TRUNCATE clinic_at_home_state"))  # lists no clinic: a rebuild marker
+    else:
+        delete_clinics(db_session, Clinic.id.in_(doomed))  # sets the per-row triggers aside: a rebuild marker
     db_session.commit()
     assert None in _changes(db_session, base.token[1])
     _check(db_session, list(random_queries(20, seed=8)), now)

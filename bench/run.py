@@ -478,6 +478,10 @@ def report(results: dict) -> str:
                      results["naive_ratio"] is not None and results["naive_ratio"] >= TARGETS["naive_ratio"]))
     rows.append(_row("same answer as naive", f"{naive['same_answer']}/{naive['compared']}", "all",
                      naive["same_answer"] == naive["compared"]))
+    if "p99_ratio" in results.get("writes", {}):
+        from bench import writes
+
+        rows += [_row(*row) for row in writes.report_rows(results["writes"])]
     http = results["http"]
     if "skipped" in http:
         rows.append(_row("HTTP", http["skipped"], "", None))
@@ -515,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer queries and shorter HTTP runs")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database even if it is current")
     parser.add_argument("--no-http", action="store_true", help="skip the gunicorn + wrk part")
+    parser.add_argument("--write-seconds", type=float, default=30,
+                        help="search this long without, then with one committed change a second (bench/writes.py; 0: skip)")
     args = parser.parse_args(argv)
 
     queries = 150 if args.quick else 600
@@ -536,6 +542,12 @@ def main(argv: list[str] | None = None) -> int:
         naive = time_naive(session, mix, pages, service_times, naive_count, now)
     engine.dispose()
     naive_ratio = naive["ratio"]
+    writes_result: dict = {"skipped": "--write-seconds 0"}
+    if args.write_seconds > 0:
+        from bench import writes
+
+        log(f"searching {args.write_seconds:g} s without writes, then as long with one change a second")
+        writes_result = writes.measure(built["url"], mix, now, args.write_seconds)
 
     http: dict = {"skipped": "--no-http"}
     if not args.no_http:
@@ -547,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         "engine": args.engine, "clinics": args.clinics, "quick": args.quick,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "load": {k: built[k] for k in ("load_s", "migrate_s", "built_at", "cached", "seed")},
-        "service": service, "naive": naive, "naive_ratio": naive_ratio, "http": http,
+        "service": service, "naive": naive, "naive_ratio": naive_ratio, "http": http, "writes": writes_result,
         "targets": {"p99_ms": _target("p99_ms", args.clinics), "naive_ratio": TARGETS["naive_ratio"],
                     "api_vs_healthz": TARGETS["api_vs_healthz"], "load_s": _target("load_s", args.clinics),
                     "worker_rss_mb": TARGETS["worker_rss_mb"]},

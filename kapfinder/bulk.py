@@ -41,6 +41,8 @@ LIST_FIELDS = {
     "therapy_extras": ("therapy_extras_mask", vocab.THERAPY_EXTRAS),
     "prescriber_types": ("prescriber_types_mask", vocab.PRESCRIBER_TYPES),
     "therapist_licenses": ("therapist_licenses_mask", vocab.THERAPIST_LICENSES),
+    "languages": ("languages_mask", vocab.LANGUAGES),
+    "interpreter_languages": ("interpreter_languages_mask", vocab.LANGUAGES),
 }
 
 

@@ -55,6 +55,8 @@ def error_message(err: KapfinderError) -> str:
     # Listing rules (kapfinder.listing_rules) the listing form has no message of its own for.
     if reason == "at_home_states_without_setting":
         return _("You ticked states for an at-home programme: tick the at-home setting too, or untick the states.")
+    if reason == "interpreter_languages_without_service":
+        return _("You ticked interpreter languages: tick ‘We offer interpreter services’ too, or untick the languages.")
     if reason == "hours_overlap":
         return _("Two opening times on the same day overlap.")
     if reason == "insurance_conflict":

@@ -104,12 +104,14 @@ STATUSES = _load("status")
 SORTS = _load("sort")
 PAYMENT_OPTIONS = _load("payment_option")
 STATES = _load("state")
+#: Languages of care: ISO 639-1 codes (ASL, which has none, as ISO 639-3 ``ase``).
+LANGUAGES = _load("language")
 
 #: The vocabularies published by ``/api/v1/taxonomy``, keyed by their parameter name.
 TAXONOMY: dict[str, Vocabulary] = {
     v.name: v
     for v in (METHODS, SETTINGS, CARRIERS, PLAN_TYPES, SERVICES, NETWORKS, CONDITIONS, THERAPY,
-              THERAPY_EXTRAS, PRESCRIBER_TYPES, THERAPIST_LICENSES, PAYMENT_OPTIONS, SORTS)
+              THERAPY_EXTRAS, PRESCRIBER_TYPES, THERAPIST_LICENSES, PAYMENT_OPTIONS, LANGUAGES, SORTS)
 }
 
 RACEMIC_METHODS = ("iv", "im", "oral", "ketamine-nasal")

@@ -24,11 +24,13 @@ HEADER = (
     "financing", "superbill", "hsa_fsa", "prescriber_types", "therapist_licenses", "rems_certified",
     "vital_signs_monitoring", "medical_screening", "npi", "insurance", "prices", "sample", "created_at",
     "verified_at", "confirmed_at", "updated_at",
+    # Issue 19, added at the end so older files and readers keep their columns.
+    "languages", "interpreter_services", "interpreter_languages", "languages_as_of",
 )
 #: Columns a file must have (``listing_rules`` requires a value in each of them too).
 REQUIRED = ("name", "street", "city", "state", "zip", "phone", "methods", "settings", "therapy")
 FLAGS = ("offers_evaluation", "sliding_scale", "financing", "superbill", "hsa_fsa", "rems_certified",
-         "vital_signs_monitoring", "medical_screening", "sample")
+         "vital_signs_monitoring", "medical_screening", "sample", "interpreter_services")
 DATETIMES = ("created_at", "verified_at", "confirmed_at", "updated_at")
 HOURS_ITEM = re.compile(r"^([a-z]{2})\s+(\d{2}:\d{2})\s*-\s*(\d{2}:\d{2})$", re.ASCII)
 PRICE_ITEM = re.compile(r"([a-z-]+):([0-9]*)-([0-9]*):([0-9-]*)", re.ASCII)
@@ -61,6 +63,7 @@ def clinic_row(clinic: Clinic) -> dict[str, str]:
         "therapy": clinic.therapy or "",
         "accepting_new_patients": "" if clinic.accepting_new_patients is None else _flag(clinic.accepting_new_patients),
         "accepting_as_of": iso_date(clinic.accepting_as_of) or "",
+        "languages_as_of": iso_date(clinic.languages_as_of) or "",
         "npi": clinic.npi or "", "insurance": insurance, "prices": prices,
     }
     for name in LIST_FIELDS:
@@ -94,6 +97,7 @@ def record_from_row(row: dict[str, str], report: RecordProblems) -> ClinicRecord
         values[name] = _parse_flag(text(name), name, report) or False
     values["accepting_new_patients"] = _parse_flag(text("accepting_new_patients"), "accepting_new_patients", report)
     values["accepting_as_of"] = _date(text("accepting_as_of"), "accepting_as_of", report)
+    values["languages_as_of"] = _date(text("languages_as_of"), "languages_as_of", report)
     for name in DATETIMES:
         if text(name):
             try:

@@ -27,7 +27,12 @@ ORGANIZATION_LISTS = {vocab.PRESCRIBER_TYPES.name: "prescriber_types",
 SERVICE_LISTS = {vocab.SETTINGS.name: "settings", vocab.CONDITIONS.name: "conditions",
                  vocab.THERAPY_EXTRAS.name: "therapy_extras"}
 #: The yes/no facts a record starts with, all no: payment options, safety flags, the sample mark.
-FLAGS = (*vocab.PAYMENT_OPTIONS.slugs, *SAFETY_FLAGS.values(), "sample")
+FLAGS = (*vocab.PAYMENT_OPTIONS.slugs, *SAFETY_FLAGS.values(), "sample", "interpreter_services")
+#: A language's English name (without a bracketed abbreviation) or abbreviation → its code.
+LANGUAGE_NAMES = {name.strip().lower(): t.slug for t in vocab.LANGUAGES
+                  for name in re.split(r"[()]", t.label) if name.strip()}
+LANGUAGE_CODES = "(ISO 639-1, or ase for ASL)"
+BRACKETED_CODE = re.compile(r"\[([A-Za-z]{2,3})\]")
 #: A resolved attribute: (vocabulary, slug, value, JSON pointer).
 Term = tuple[str, str, str, str]
 
@@ -66,10 +71,12 @@ def read_record(org, optr, loc, lptr, services, org_terms: list[Term], problems:
     _read_npi(r, org, optr)
     _read_metadata(r, org, optr)
     facts = _ServiceFacts()
+    _read_languages(facts, loc.get("languages"), f"{lptr}/languages", problems)
     _read_organization_terms(facts, org_terms)
     for service, sptr, terms in services:
         _read_service(facts, service, sptr, terms, problems)
     _apply(r, facts, optr)
+    r.pointers.setdefault("languages", f"{lptr}/languages")
     return ClinicRecord(values=r.values, insurance=facts.insurance, prices=facts.prices, pointers=r.pointers)
 
 
@@ -149,6 +156,48 @@ def _read_metadata(r: _Reading, org, optr: str) -> None:
             except ValueError:
                 r.problems.add(name, f"‘{meta.get('replacement_value')}’ is not an ISO 8601 datetime",
                                f"{optr}/metadata")
+        elif name == "languages_as_of":
+            r.values[name] = _date(meta.get("replacement_value") or "", name, f"{optr}/metadata", r.problems)
+
+
+def _language_code(record: dict[str, Any]) -> str:
+    """A language record's code (ISO 639-1, or 639-3 for ASL), else its name if it is one of ours."""
+    code = str(record.get("code") or "").strip().lower()
+    return code or LANGUAGE_NAMES.get(str(record.get("name") or "").strip().lower(), "")
+
+
+def _read_languages(facts: _ServiceFacts, records, pointer: str, problems: RecordProblems) -> None:
+    """Staff languages: ``language`` records of the location (kapfinder's) or of a service."""
+    for i, record in enumerate(records or []):
+        if not isinstance(record, dict):
+            continue
+        code = _language_code(record)
+        if code in vocab.LANGUAGES:
+            facts.lists["languages"].append(code)
+        elif code:
+            problems.add("languages", f"‘{code}’ is not a known language code {LANGUAGE_CODES}", f"{pointer}/{i}/code")
+        else:
+            problems.add("languages", f"‘{record.get('name') or ''}’ is neither a language code nor a language "
+                                      "kapfinder knows", f"{pointer}/{i}")
+
+
+def _read_interpretation(facts: _ServiceFacts, service, sptr: str, problems: RecordProblems) -> None:
+    """``interpretation_services``: any text means interpreter services; the languages are the codes in
+    brackets kapfinder writes, else the language names the text mentions."""
+    text = str(service.get("interpretation_services") or "").strip()
+    if not text:
+        return
+    facts.flags["interpreter_services"] = True
+    codes = BRACKETED_CODE.findall(text)
+    if not codes:
+        codes = [code for name, code in LANGUAGE_NAMES.items()
+                 if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", text, re.IGNORECASE)]
+    for code in (c.lower() for c in codes):
+        if code in vocab.LANGUAGES:
+            facts.lists["interpreter_languages"].append(code)
+        else:
+            problems.add("interpretation_services", f"‘{code}’ is not a known language code {LANGUAGE_CODES}",
+                         f"{sptr}/interpretation_services")
 
 
 def _read_organization_terms(facts: _ServiceFacts, terms: list[Term]) -> None:
@@ -176,6 +225,8 @@ def _read_service(facts: _ServiceFacts, service, sptr: str, terms: list[Term], p
     _read_service_dates(facts, service, sptr, problems)
     _read_service_terms(facts, terms, problems)
     _read_service_areas(facts, service, sptr, problems)
+    _read_languages(facts, service.get("languages"), f"{sptr}/languages", problems)
+    _read_interpretation(facts, service, sptr, problems)
     if covered in facts.covered_seen:
         return  # every racemic-method service carries the same ketamine insurance and price
     facts.covered_seen.add(covered)
@@ -277,6 +328,8 @@ def _apply(r: _Reading, facts: _ServiceFacts, optr: str) -> None:
     # Facts carried by the services' attributes and areas, and the safety flags on the organization's.
     for name in ("methods", "settings", "at_home_states", "conditions", "therapy", "therapy_extras",
                  "accepting_new_patients", "insurance", "prices"):
+        r.pointers.setdefault(name, f"{optr}/services")
+    for name in ("interpreter_services", "interpreter_languages"):
         r.pointers.setdefault(name, f"{optr}/services")
     for name in ("rems_certified", "prescriber_types", "therapist_licenses"):
         r.pointers.setdefault(name, f"{optr}/attributes")

@@ -50,11 +50,13 @@ NESTING: dict[str, tuple[tuple[str, str, str], ...]] = {
                      ("services", "service", "organization_id")),
     "location": (("addresses", "address", "location_id"),
                  ("phones", "phone", "location_id"),
-                 ("schedules", "schedule", "location_id")),
+                 ("schedules", "schedule", "location_id"),
+                 ("languages", "language", "location_id")),
     "service": (("service_at_locations", "service_at_location", "service_id"),
                 ("service_areas", "service_area", "service_id"),
                 ("cost_options", "cost_option", "service_id"),
-                ("attributes", "attribute", "link_id")),
+                ("attributes", "attribute", "link_id"),
+                ("languages", "language", "service_id")),
 }
 
 

@@ -95,6 +95,13 @@ class ListingForm(FlaskForm):
     accepting_new_patients = LooseRadioField(
         _l("Accepting new patients?"),
         choices=_c([("yes", _l("Yes")), ("no", _l("No")), ("unknown", _l("Not saying"))]), default="unknown")
+    languages = MultiCheckboxField(
+        _l("Languages your staff offer care in"), choices=_c(vocab.LANGUAGES.choices()),
+        description=_l("Only languages a patient can be seen in without an interpreter. Tick English too if you "
+                       "offer it: nothing is assumed."))
+    interpreter_services = BooleanField(_l("We offer interpreter services (e.g. phone interpreters, ASL)"))
+    interpreter_languages = MultiCheckboxField(_l("Languages our interpreter services cover"),
+                                               choices=_c(vocab.LANGUAGES.choices()))
     # Insurance and prices
     sliding_scale = BooleanField(_l("Sliding scale"))
     financing = BooleanField(_l("Financing or payment plans"))
@@ -358,6 +365,9 @@ def review_sections(form: ListingForm, values: Mapping[str, Any]) -> list[tuple[
         (_("Evaluation"), _("Offered") if values["offers_evaluation"] else _("Not offered")),
         (_("New patients"), {True: _("Yes"), False: _("No"), None: _("Not saying")}[
             values["accepting_new_patients"]]),
+        (_("Languages"), slugs("languages")),
+        (_("Interpreter services"), (slugs("interpreter_languages") if values["interpreter_languages"]
+                                     else _("Offered")) if values["interpreter_services"] else _("Not offered")),
     ]
     return [
         ("basics", [(label("name"), values["name"] or "—"), (label("description"), values["description"] or "—"),

@@ -5,6 +5,7 @@ every document kapfinder publishes has one shape (and keys in one order: exports
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Iterator
 
 from .. import vocab
@@ -149,7 +150,8 @@ def schedules(clinic: Clinic) -> list[dict[str, Any]]:
 
 
 #: The organization's metadata records: (clinic column, HSDS last_action_type).
-METADATA = (("created_at", "create"), ("verified_at", "verify"), ("confirmed_at", "confirm"))
+METADATA = (("created_at", "create"), ("verified_at", "verify"), ("confirmed_at", "confirm"),
+            ("languages_as_of", "verify"))
 
 
 def metadata(clinic: Clinic) -> list[dict[str, Any]]:
@@ -161,8 +163,28 @@ def metadata(clinic: Clinic) -> list[dict[str, Any]]:
         out.append({"id": hsds_id(f"{clinic.id}/metadata/{kind}"), "resource_id": clinic.id,
                     "resource_type": "organization", "last_action_date": iso_date(value),
                     "last_action_type": action, "field_name": kind, "previous_value": "",
-                    "replacement_value": iso_exact(value), "updated_by": "kapfinder"})
+                    "replacement_value": iso_exact(value) if isinstance(value, datetime) else iso_date(value),
+                    "updated_by": "kapfinder"})
     return out
+
+
+def languages(clinic: Clinic) -> list[dict[str, Any]]:
+    """The languages the staff offer care in, as HSDS ``language`` records of the location (the spec:
+    spoken there, interpretation not included). ASL has the ISO 639-3 code ``ase``."""
+    return [{"id": hsds_id(f"{clinic.id}/language/{code}"), "location_id": location_id(clinic.id),
+             "name": vocab.LANGUAGES.label(code), "code": code} for code in clinic.languages]
+
+
+def interpretation_services(clinic: Clinic) -> str | None:
+    """``service.interpretation_services``: free text for people, with each code in brackets so an
+    import reads the languages back ("Interpreter services available for: Spanish [es]")."""
+    if not clinic.interpreter_services:
+        return None
+    covered = ", ".join(f"{vocab.LANGUAGES.label(code)} [{code}]" for code in clinic.interpreter_languages)
+    return f"{INTERPRETERS} for: {covered}" if covered else f"{INTERPRETERS}."
+
+
+INTERPRETERS = "Interpreter services available"
 
 
 def address(clinic: Clinic) -> dict[str, Any]:
@@ -196,6 +218,7 @@ def location_doc(clinic: Clinic, full: bool = True) -> dict[str, Any]:
         doc["addresses"] = [address(clinic)]
         doc["phones"] = phones(clinic)
         doc["schedules"] = schedules(clinic)
+        doc["languages"] = languages(clinic)
     return doc
 
 
@@ -216,6 +239,7 @@ def service_list_doc(clinic: Clinic, spec: ServiceSpec, base_url: str, with_org:
         "status": _status(clinic),
         "assured_date": iso_date(clinic.confirmed_at),
         "alert": SAMPLE_ALERT if clinic.sample else None,
+        "interpretation_services": interpretation_services(clinic),
         "last_modified": iso_exact(clinic.updated_at),
     })
     if with_org:

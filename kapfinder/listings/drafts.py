@@ -44,7 +44,8 @@ STEPS = ("basics", "care", "prices", "safety", "review")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
     "basics": ("name", "description", "street", "city", "state", "zip", "phone", "website", "email"),
     "care": ("methods", "settings", "at_home_states", "conditions", "therapy", "therapy_extras",
-             "offers_evaluation", "accepting_new_patients"),
+             "offers_evaluation", "accepting_new_patients", "languages", "interpreter_services",
+             "interpreter_languages"),
     "prices": ("prices", "sliding_scale", "financing", "superbill", "hsa_fsa", "insurance"),
     "safety": ("npi", "prescriber_types", "therapist_licenses", "rems_certified", "vital_signs_monitoring",
                "medical_screening", "hours", "hours_note"),

@@ -24,9 +24,10 @@ LIST_FIELDS = {
     "methods": vocab.METHODS, "settings": vocab.SETTINGS, "conditions": vocab.CONDITIONS,
     "therapy_extras": vocab.THERAPY_EXTRAS, "prescriber_types": vocab.PRESCRIBER_TYPES,
     "therapist_licenses": vocab.THERAPIST_LICENSES, "at_home_states": vocab.STATES,
+    "languages": vocab.LANGUAGES, "interpreter_languages": vocab.LANGUAGES,
 }
 BOOL_FIELDS = ("rems_certified", "vital_signs_monitoring", "medical_screening", "offers_evaluation",
-               "sliding_scale", "financing", "superbill", "hsa_fsa")
+               "sliding_scale", "financing", "superbill", "hsa_fsa", "interpreter_services")
 TEXT_LIMITS = {"name": 200, "street": 200, "city": 100, "description": 5000, "hours_note": 500}
 MULTILINE_TEXT = ("description", "hours_note")
 REQUIRED_TEXT = ("name", "street", "city")
@@ -199,6 +200,10 @@ def check_listing(data: Mapping[str, Any], zip_state: ZipState) -> dict[str, Any
             errors.append(InvalidParameter("at_home_states", "at_home_needs_states"))
     elif out["at_home_states"]:
         errors.append(InvalidParameter("at_home_states", "at_home_states_without_setting"))
+    # Languages are only what the owner says (English is never implied); interpreter languages
+    # describe the interpreter service, so they need it.
+    if out["interpreter_languages"] and not out["interpreter_services"]:
+        errors.append(InvalidParameter("interpreter_languages", "interpreter_languages_without_service"))
 
     therapy = str(data.get("therapy") or "").strip()
     if therapy and therapy not in vocab.THERAPY:
@@ -254,6 +259,8 @@ def _slugs(data: Mapping[str, Any], key: str, vocabulary: vocab.Vocabulary, erro
     raw = [str(s).strip() for s in raw]
     if vocabulary is vocab.STATES:
         raw = [s.upper() for s in raw]
+    elif vocabulary is vocab.LANGUAGES:
+        raw = [s.lower() for s in raw]
     bad = [s for s in raw if s not in vocabulary]
     if bad:
         errors.append(InvalidParameter(key, "unknown_value", value=bad[0]))
@@ -373,6 +380,7 @@ _PLAIN = {
     "rems_required": "esketamine-nasal (Spravato) may only be listed by a REMS-certified setting",
     "at_home_needs_states": "the at-home setting needs the states the programme serves",
     "at_home_states_without_setting": "at-home states are given but the setting at-home is not",
+    "interpreter_languages_without_service": "interpreter languages are given but interpreter services are not",
     "invalid_hours": "‘{day} {opens}-{closes}’ is not a weekday (mo…su) with HH:MM times, closing after opening",
     "hours_overlap": "two opening times on {day} overlap",
     "insurance_conflict": "{carrier} for {service} is given as both in-network and out-of-network "
@@ -407,6 +415,8 @@ def describe(err: InvalidParameter) -> str:
     if reason == "unknown_value":
         if field == "at_home_states":
             noun = "US state code"
+        elif field in ("languages", "interpreter_languages"):
+            noun = "known language code (ISO 639-1, or ase for ASL)"
         elif field in LIST_FIELDS:
             noun = f"{LIST_FIELDS[field].title.lower()} slug"
         else:

@@ -18,6 +18,7 @@ MODERATED_FIELDS = (
     "name", "street", "city", "state", "zip", "lat", "lon", "phone", "website", "email", "npi",
     "methods", "settings", "at_home_states",
     "prescriber_types", "therapist_licenses", "rems_certified", "vital_signs_monitoring", "medical_screening",
+    "languages", "interpreter_services", "interpreter_languages",
 )
 #: Changes to these publish at once.
 IMMEDIATE_FIELDS = (
@@ -25,6 +26,8 @@ IMMEDIATE_FIELDS = (
     "sliding_scale", "financing", "superbill", "hsa_fsa", "accepting_new_patients", "insurance", "prices",
 )
 FIELDS = MODERATED_FIELDS + IMMEDIATE_FIELDS
+#: Dated together by ``Clinic.languages_as_of``: the day the owner last changed any of them.
+LANGUAGE_FIELDS = ("languages", "interpreter_services", "interpreter_languages")
 
 
 def clean_listing(session: Session, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,6 +132,10 @@ def _apply_values(session: Session, clinic: Clinic, values: Mapping[str, Any], t
             if clinic.accepting_new_patients != value or clinic.accepting_as_of is None:
                 clinic.accepting_as_of = today if value is not None else None
             clinic.accepting_new_patients = value
+        elif key in LANGUAGE_FIELDS:
+            if not same(getattr(clinic, key), value):
+                setattr(clinic, key, value)
+                clinic.languages_as_of = today
         elif key == "zip":
             clinic.zip = value
             clinic.timezone = geo.timezone_for_zip(session, value)

@@ -13,7 +13,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text,
                         event, func)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -101,6 +101,14 @@ class Clinic(ClinicDerived, Base):
     financing: Mapped[bool] = mapped_column(Boolean, default=False)
     superbill: Mapped[bool] = mapped_column(Boolean, default=False)
     hsa_fsa: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Languages of care (data/vocab/language.json), only as the owner states them: English is
+    # never implied. Interpreter services (phone interpreters, ASL ...) are a separate yes/no with
+    # the languages they cover; the as-of date dates all three.
+    languages_mask: Mapped[int] = mapped_column(BigInteger, default=0)
+    interpreter_services: Mapped[bool] = mapped_column(Boolean, default=False)
+    interpreter_languages_mask: Mapped[int] = mapped_column(BigInteger, default=0)
+    languages_as_of: Mapped[date | None] = mapped_column(Date)
 
     accepting_new_patients: Mapped[bool | None] = mapped_column(Boolean)
     accepting_as_of: Mapped[date | None] = mapped_column(Date)

@@ -46,6 +46,8 @@ class ClinicDerived:
     therapy_extras = mask_property("therapy_extras_mask", vocab.THERAPY_EXTRAS)
     prescriber_types = mask_property("prescriber_types_mask", vocab.PRESCRIBER_TYPES)
     therapist_licenses = mask_property("therapist_licenses_mask", vocab.THERAPIST_LICENSES)
+    languages = mask_property("languages_mask", vocab.LANGUAGES)
+    interpreter_languages = mask_property("interpreter_languages_mask", vocab.LANGUAGES)
 
     @property
     def at_home_states(self) -> list[str]:
@@ -115,6 +117,10 @@ class ClinicFacts(Protocol):
     hsa_fsa: bool
     accepting_new_patients: bool | None
     accepting_as_of: date | None
+    languages_mask: int
+    interpreter_services: bool
+    interpreter_languages_mask: int
+    languages_as_of: date | None
     rems_certified: bool
     verified_at: datetime | None
     confirmed_at: datetime | None
@@ -123,6 +129,8 @@ class ClinicFacts(Protocol):
     settings: list[str]
     conditions: list[str]
     services: list[str]
+    languages: list[str]
+    interpreter_languages: list[str]
 
     @property
     def insurance(self) -> Sequence[InsuranceFacts]: ...

@@ -21,6 +21,8 @@ FIELD_LABELS = {
     "conditions": _l("conditions"), "therapy": _l("care model"), "therapy_extras": _l("extras"),
     "offers_evaluation": _l("evaluation"), "sliding_scale": _l("sliding scale"), "financing": _l("financing"),
     "superbill": _l("superbill"), "hsa_fsa": _l("HSA/FSA"), "accepting_new_patients": _l("accepting new patients"),
+    "languages": _l("languages"), "interpreter_services": _l("interpreter services"),
+    "interpreter_languages": _l("interpreter languages"),
     "insurance": _l("insurance"), "prices": _l("prices"), "status": _l("status"), "slug": _l("address of the page"),
     "verified_at": _l("verified"), "confirmed_at": _l("re-confirmed"), "owner_id": _l("owner"),
     "reason": _l("reason"), "revision": _l("proposed changes"), "report": _l("problem report"),

@@ -29,6 +29,8 @@ def rich_clinic(make_clinic, days_ago):
         sliding_scale=True, superbill=True, accepting_new_patients=True, accepting_as_of=date(2024, 5, 1),
         prescriber_types=["md", "np"], therapist_licenses=["lcsw"], rems_certified=True,
         vital_signs_monitoring=True, medical_screening=True, npi="1234567893",
+        languages=["en", "es", "ase"], interpreter_services=True, interpreter_languages=["vi", "so"],
+        languages_as_of=date(2024, 6, 1),
         verified_at=days_ago(10), confirmed_at=days_ago(5),
         insurance=[
             {"carrier": "aetna", "service": "esketamine", "network": "in-network", "plan_types": ["ppo", "hmo"],

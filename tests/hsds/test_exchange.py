@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def directory(rich_clinic, make_clinic, days_ago):
                 methods=["esketamine-nasal"], rems_certified=True, therapy="medication-only",
                 settings=["at-home"], at_home_states=["CA"], sample=True, accepting_new_patients=None,
                 verified_at=days_ago(200), confirmed_at=days_ago(120), npi=None, phone="+12135550142",
-                hours_note="'quoted")
+                hours_note="'quoted", interpreter_services=True)
     make_clinic(name="Pending Place", status="pending")
     return rich_clinic
 
@@ -158,3 +159,61 @@ def test_open_data_page_lists_the_published_downloads_and_the_licence(runner, cl
     assert "hsds-json" not in page  # not exported, not offered
     for link in ('/open-data/kapfinder.csv', '/open-data/hsds-csv/datapackage.json'):
         assert fetch(client, link)[0] == 200
+
+
+def test_languages_round_trip_in_every_format(runner, db_session, directory, tmp_path):
+    """Staff languages are HSDS ``language`` records of the location; interpreter services are the
+    services' ``interpretation_services`` text; the as-of date an organization metadata record."""
+    export(runner, "hsds-json", tmp_path / "json")
+    doc = json.loads((tmp_path / "json" / "organizations" / f"{directory.id}.json").read_text())
+    [location] = doc["locations"]
+    assert [(lang["code"], lang["name"]) for lang in location["languages"]] == [
+        ("en", "English"), ("es", "Spanish"), ("ase", "American Sign Language (ASL)")]
+    assert {s["interpretation_services"] for s in doc["services"]} == {
+        "Interpreter services available for: Vietnamese [vi], Somali [so]"}
+    assert {(m["field_name"], m["replacement_value"]) for m in doc["metadata"]} >= {("languages_as_of", "2024-06-01")}
+    export(runner, "hsds-csv", tmp_path / "tables")
+    with (tmp_path / "tables" / "languages.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["code"] for r in rows) == ["ase", "en", "es"] and {r["location_id"] for r in rows} == {
+        location["id"]}
+    export(runner, "csv", tmp_path / "flat.csv")
+    with (tmp_path / "flat.csv").open(encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header[-4:] == ["languages", "interpreter_services", "interpreter_languages", "languages_as_of"]
+    for target in (tmp_path / "json", tmp_path / "tables", tmp_path / "flat.csv"):
+        empty_directory(db_session)
+        result = import_(runner, target, "--publish")
+        assert result.exit_code == 0, result.output
+        db_session.expire_all()
+        clinic = db_session.get(Clinic, directory.id)
+        assert (clinic.languages, clinic.interpreter_services, clinic.interpreter_languages,
+                clinic.languages_as_of) == (["en", "es", "ase"], True, ["vi", "so"], date(2024, 6, 1)), target
+        other = db_session.scalars(select(Clinic).where(Clinic.id != directory.id)).one()
+        assert (other.languages, other.interpreter_services, other.interpreter_languages) == ([], True, [])
+
+
+def test_another_publishers_languages_are_read_by_name(runner, db_session, directory, tmp_path):
+    export(runner, "hsds-json", tmp_path / "json")
+    path = tmp_path / "json" / "organizations" / f"{directory.id}.json"
+    doc = json.loads(path.read_text())
+    doc["locations"][0]["languages"] = [{"id": "2989d3ed-c547-48f8-8f9d-432d81c7892e", "name": "Spanish"}]
+    for service in doc["services"]:
+        service["interpretation_services"] = "Interpretation services are available in Urdu, Polish and ASL"
+    path.write_text(json.dumps(doc))
+    result = import_(runner, tmp_path / "json", "--publish")
+    assert result.exit_code == 0, result.output
+    db_session.expire_all()
+    clinic = db_session.get(Clinic, directory.id)
+    assert (clinic.languages, clinic.interpreter_languages) == (["es"], ["ase", "pl", "ur"])
+
+
+def test_an_unknown_language_code_aborts_the_import_with_its_place(runner, db_session, directory, tmp_path):
+    export(runner, "hsds-json", tmp_path / "json")
+    path = tmp_path / "json" / "organizations" / f"{directory.id}.json"
+    doc = json.loads(path.read_text())
+    doc["locations"][0]["languages"][0]["code"] = "xx"
+    path.write_text(json.dumps(doc))
+    result = import_(runner, tmp_path / "json", "--publish")
+    assert result.exit_code == 1
+    assert "‘xx’ is not a known language code" in result.output

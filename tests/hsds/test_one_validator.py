@@ -73,7 +73,7 @@ BROKEN = {
     "hours_note": st.just("n" * 501),
 }
 #: Rules that join several fields: drawn broken, the listing contradicts itself.
-JOINT = ("methods", "settings", "rems", "hours", "insurance", "prices", "lists")
+JOINT = ("methods", "settings", "rems", "hours", "insurance", "prices", "lists", "interpreters")
 TIMES = ["08:00", "08:30", "09:00", "12:00", "12:30", "13:00", "17:00", "18:00"]
 
 
@@ -99,7 +99,8 @@ def listings_drawn(draw) -> dict:
         data["settings"], data["at_home_states"] = draw(st.sampled_from(
             [([], []), (["at-home"], []), (["in-clinic"], states), (["in-clinic", "at-home"], ["XX"])]))
     lists = {"conditions": some(["depression", "ptsd", "anxiety"]), "therapy_extras": some(["mindfulness", "somatic"]),
-             "prescriber_types": some(["md", "np"]), "therapist_licenses": some(["lcsw", "lmft"])}
+             "prescriber_types": some(["md", "np"]), "therapist_licenses": some(["lcsw", "lmft"]),
+             "languages": some(["en", "es", "ase", "vi", "zh", "ES"], 0, 3)}
     for name, strategy in lists.items():
         data[name] = draw(strategy)
     if "lists" in broken:
@@ -109,6 +110,10 @@ def listings_drawn(draw) -> dict:
                  "medical_screening"):
         data[name] = draw(st.booleans())
     data["accepting_new_patients"] = draw(st.sampled_from([True, False, None]))
+    data["interpreter_services"] = draw(st.booleans())
+    data["interpreter_languages"] = draw(some(["es", "ase", "ar", "so"], 0, 2)) if data["interpreter_services"] else []
+    if "interpreters" in broken:  # interpreter languages without interpreter services
+        data["interpreter_services"], data["interpreter_languages"] = False, ["es"]
 
     days = draw(some(list(listings.DAYS), 0, 4))
     hours = []
@@ -202,6 +207,8 @@ def hsds_organization(data: dict) -> dict | None:
         return None
     if data["at_home_states"] and "at-home" not in data["settings"]:
         return None
+    if data["interpreter_languages"] and not data["interpreter_services"]:
+        return None
     if data["therapy"] and data["therapy"] not in vocab.THERAPY:
         return None
     services = {s.service for s in hsds.service_specs(data["methods"], data["therapy"] or None,
@@ -221,7 +228,8 @@ def hsds_organization(data: dict) -> dict | None:
                                    "email", "hours_note", "methods", "settings", "at_home_states", "conditions",
                                    "therapy_extras", "offers_evaluation", "sliding_scale", "financing", "superbill",
                                    "hsa_fsa", "accepting_new_patients", "prescriber_types", "therapist_licenses",
-                                   "rems_certified", "vital_signs_monitoring", "medical_screening")}
+                                   "rems_certified", "vital_signs_monitoring", "medical_screening", "languages",
+                                   "interpreter_services", "interpreter_languages")}
     clinic = build_clinic(**values, id=str(uuid.uuid4()), slug=None, lat=lat, lon=lon,
                           therapy=data["therapy"] or None, npi=data["npi"] or None, accepting_as_of=None,
                           hours=[h for h in data["hours"] if h["opens"] or h["closes"]],

@@ -91,10 +91,10 @@ def form_data(values: dict, version: int | None = None) -> dict:
     for key in ("lat", "lon"):
         data[key] = "" if values.get(key) is None else str(values[key])
     for key in ("methods", "settings", "at_home_states", "conditions", "therapy_extras", "prescriber_types",
-                "therapist_licenses"):
+                "therapist_licenses", "languages", "interpreter_languages"):
         data[key] = list(values.get(key) or [])
     for key in ("offers_evaluation", "rems_certified", "vital_signs_monitoring", "medical_screening",
-                "sliding_scale", "financing", "superbill", "hsa_fsa"):
+                "sliding_scale", "financing", "superbill", "hsa_fsa", "interpreter_services"):
         if values.get(key):
             data[key] = "y"
     accepting = values.get("accepting_new_patients")

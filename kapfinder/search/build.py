@@ -77,10 +77,11 @@ def build_snapshot(conn: Connection, token: Token, only: list[str] | None = None
     locate = _Locator(sorted_ids[by_id], by_id)
     carriers = _read_insurance(conn, locate, services, n, only)
     at_home = _read_at_home(conn, locate, home_names, sorted_ids, confirmed, only)
-    del locate, by_id, services
+    del locate, services
     snapshot = Snapshot(token, ids=sorted_ids, rank=rank, points=points, point_start=point_start, **filters,
                         carriers=carriers, at_home=at_home)
     snapshot.confirmed = confirmed
+    snapshot.by_id = by_id.astype(np.int32)
     snapshot.built_s = time.perf_counter() - started
     return snapshot
 

@@ -46,7 +46,9 @@ class _BaseAids:
 
     def __init__(self, base: Snapshot):
         self.keys = _position_keys(base)
-        self.by_key = np.argsort(self.keys, kind="stable").astype(np.int32)
+        # A UUID's text and its 16 bytes sort alike: the build's id order serves both.
+        by_id = base.by_id if base.by_id is not None and len(base.by_id) == base.n else None
+        self.by_key = by_id if by_id is not None else np.argsort(self.keys, kind="stable").astype(np.int32)
         self.sorted_keys = self.keys[self.by_key]
         self.by_rank = np.empty(base.n, dtype=np.int32)  # by_rank[rank] = position
         self.by_rank[base.rank] = np.arange(base.n, dtype=np.int32)

@@ -2,7 +2,8 @@
 
 Migration 0007 keeps ``search_state`` (epoch, generation) moving with every write to the clinic
 tables, inside the writing transaction. A search reads it through its own session; the in-memory
-index answers only when it was built at exactly that token (``registry``), and whatever is kept
+index answers only when it stands for exactly that token (``registry``: built at it, or patched up
+to it with the clinics migration 0011's ``search_change`` lists, ``delta``), and whatever is kept
 from a search's result (``search_cache_key``) is keyed by it. A restore starts a new epoch, so no
 index built before it may take the restored data for what it saw.
 """

@@ -117,6 +117,8 @@ class Snapshot:
         self._ids = ids if self._packed is None else None
         #: Confirmation times (µs, by position), for placing changed clinics among these (``delta``).
         self.confirmed: np.ndarray | None = None
+        #: Positions in id order (the build sorts them anyway; ``delta`` finds changed clinics by it).
+        self.by_id: np.ndarray | None = None
         #: Positions searches skip (clinics changed since the build: ``delta.Patched`` answers for
         #: them). Set only on a copy: a snapshot as built hides nothing.
         self.hidden: np.ndarray | None = None

@@ -110,8 +110,9 @@ def lookup(session: Session, *, build: bool = True, token: Token | None = None) 
         return Lookup(token, snapshot)
     if not build:
         return Lookup(token, None)
-    if snapshot is not None and token is not None and snapshot.token[0] == token[0] \
-            and token[1] > snapshot.token[1]:
+    if snapshot is not None and token is not None and snapshot.token[0] == token[0]:
+        if token[1] < snapshot.token[1]:  # a transaction begun before a change this process has: SQL
+            return Lookup(token, None)
         patched = _patch(engine, entry, token)
         if patched is not None:
             return Lookup(token, patched if patched.token == token else None)

@@ -64,7 +64,7 @@ def build_snapshot(conn: Connection, token: Token) -> Snapshot:
     point_start = np.r_[starts, located].astype(np.int64)
     del point_cols, starts
     filters = {key: np.ascontiguousarray(cols[key][order])
-               for key in ("settings", "methods", "conditions", "accepting")}
+               for key in ("settings", "methods", "conditions", "accepting", "languages")}
     sorted_ids = ids[order]
     confirmed = cols["confirmed"][order]
     services = cols["services"][order]  # read once, to keep only coverage of offered services
@@ -151,23 +151,24 @@ def _confirmed_sql(dialect: str) -> str:
 
 def _read_clinics(conn: Connection) -> dict[str, Any]:
     keys = ("id", "lat", "lon", "ux", "uy", "uz", "settings", "methods", "conditions", "services", "accepting",
-            "confirmed")
+            "confirmed", "languages")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     home_names: list[tuple[int, str]] = []  # (row, name) of at-home programmes, to order them by name
     dialect = conn.dialect.name
     sql = ("SELECT id, lat, lon, ux, uy, uz, settings_mask, methods_mask, conditions_mask, services_mask, "
            f"accepting_new_patients, {_confirmed_sql(dialect)}, "
-           f"CASE WHEN (settings_mask & {AT_HOME}) <> 0 THEN name END "
+           f"CASE WHEN (settings_mask & {AT_HOME}) <> 0 THEN name END, "
+           "(languages_mask | interpreter_languages_mask) "
            f"FROM clinic WHERE status = '{Status.PUBLISHED}'")
     seen = 0
     for rows in _stream(conn, sql):
         (ids, lat, lon, ux, uy, uz, settings, methods, conditions, services, accepting, confirmed,
-         names) = zip(*rows)
+         names, languages) = zip(*rows)
         parts["id"].append(np.array(ids, dtype="U36").astype("S36"))
         for key, values in (("lat", lat), ("lon", lon), ("ux", ux), ("uy", uy), ("uz", uz)):
             parts[key].append(np.array(values, dtype=np.float64))  # None becomes NaN
         for key, values in (("settings", settings), ("methods", methods), ("conditions", conditions),
-                            ("services", services)):
+                            ("services", services), ("languages", languages)):
             parts[key].append(np.array([v or 0 for v in values], dtype=np.int64))
         parts["accepting"].append(np.array([1 if v else 0 for v in accepting], dtype=np.uint8))
         if dialect == "postgresql":
@@ -180,7 +181,8 @@ def _read_clinics(conn: Connection) -> dict[str, Any]:
     for key, chunks in parts.items():
         out[key] = np.concatenate(chunks) if chunks else np.empty(0, dtype="S36" if key == "id" else np.float64)
     for key, vocabulary in (("settings", vocab.SETTINGS), ("methods", vocab.METHODS),
-                            ("conditions", vocab.CONDITIONS), ("services", vocab.SERVICES)):
+                            ("conditions", vocab.CONDITIONS), ("services", vocab.SERVICES),
+                            ("languages", vocab.LANGUAGES)):
         out[key] = out[key].astype(_mask_dtype(len(vocabulary.slugs)))
     out["accepting"] = out["accepting"].astype(np.uint8)
     out["confirmed"] = out["confirmed"].astype(np.int64)

@@ -94,6 +94,13 @@ def _schemas() -> dict[str, Any]:
         "self_pay": {"type": "array", "items": _ref("SelfPayItem")},
         "accepting_new_patients": {"type": ["boolean", "null"]},
         "accepting_as_of": _nullable(DATE),
+        "languages": {**_list_of(vocab.LANGUAGES),
+                      "description": "Languages the staff offer care in, as the listing states them (ISO 639-1; "
+                                     "`ase` is American Sign Language). Empty: not stated; English is not implied."},
+        "interpreter_services": {"type": "boolean", "description": "The clinic offers interpreter services."},
+        "interpreter_languages": {**_list_of(vocab.LANGUAGES),
+                                  "description": "Languages the interpreter services cover (may be empty)."},
+        "languages_as_of": {**_nullable(DATE), "description": "When the listing last stated its languages."},
         "verified_at": _nullable(DATETIME),
         "stale": {"type": "boolean", "description": "Not confirmed in the last 90 days."},
         "sample": {"type": "boolean", "description": "True for fictional sample data."},
@@ -132,6 +139,7 @@ def _schemas() -> dict[str, Any]:
         "plan_type": _nullable(_enum(vocab.PLAN_TYPES)),
         "service": _nullable(_enum(vocab.SERVICES)),
         "condition": _list_of(vocab.CONDITIONS),
+        "language": _list_of(vocab.LANGUAGES),
         "setting": _nullable(_enum(vocab.SETTINGS)),
         "accepting": {"type": "boolean"},
         "sort": {**_enum(vocab.SORTS), "description": "The order actually used."},
@@ -254,6 +262,10 @@ def _search_parameters() -> list[dict[str, Any]]:
         _query_param("service", one_of(vocab.SERVICES),
                      "Covered service that must be in or out of network; only with `insurance`."),
         _query_param("condition", many(vocab.CONDITIONS), "Conditions treated (any of them).", array=True),
+        _query_param("language", many(vocab.LANGUAGES),
+                     "Language codes (ISO 639-1; `ase` for American Sign Language), any of them: a clinic "
+                     "matches when its staff offer care in one, or its interpreter services cover one.",
+                     array=True),
         _query_param("setting", one_of(vocab.SETTINGS),
                      "`in-clinic`: distance matches only; `at-home`: at-home programmes serving the "
                      "location's state only."),

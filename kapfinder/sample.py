@@ -233,6 +233,35 @@ _THERAPIES, _THERAPY_CUM = ("integrated", "prep-integration", "medication-only")
 _ACCEPTING, _ACCEPTING_CUM = (True, False, None), (80, 95, 100)
 
 
+#: Where more of the staff speak Spanish (about half the clinics there, a quarter elsewhere: a third
+#: over the weighted country).
+_SPANISH_STATES = frozenset({"TX", "CA", "FL", "NM", "AZ", "NV", "NY", "NJ", "IL", "CO", "PR"})
+#: Other staff languages, roughly as common as they are spoken at home in the US.
+_OTHER_LANGUAGES = {"zh": 0.06, "vi": 0.04, "tl": 0.04, "ko": 0.03, "ru": 0.03, "ar": 0.03, "fr": 0.03,
+                    "ht": 0.015, "pt": 0.025, "de": 0.02, "hi": 0.03, "pl": 0.015, "ja": 0.015, "fa": 0.02,
+                    "ur": 0.015, "gu": 0.01, "bn": 0.01, "it": 0.015, "pa": 0.01, "hy": 0.01, "te": 0.01,
+                    "ta": 0.01, "he": 0.01, "el": 0.01, "so": 0.008, "am": 0.008, "uk": 0.015, "nv": 0.004,
+                    "ase": 0.02}
+_INTERPRETED = {"es": 0.5, "ase": 0.5, "zh": 0.2, "vi": 0.2, "ar": 0.15, "so": 0.1, "ru": 0.1, "ht": 0.1}
+
+
+def _languages(clinic_id: str, state: str, as_of) -> dict:
+    """Staff languages, interpreter services and their date, from a generator of their own (seeded by
+    the clinic id), so adding them left every other sample fact as it was."""
+    rng = random.Random(f"{clinic_id}/languages")
+    if rng.random() < 0.05:  # the listing does not say
+        return {"languages": [], "interpreter_services": False, "interpreter_languages": [], "languages_as_of": None}
+    spoken = ["en"] if rng.random() < 0.97 else []
+    if rng.random() < (0.5 if state in _SPANISH_STATES else 0.25):
+        spoken.append("es")
+    spoken += _pick_some(rng, _OTHER_LANGUAGES)
+    spoken = spoken or ["es"]
+    interpreters = rng.random() < 0.25
+    covered = [c for c in _pick_some(rng, _INTERPRETED) if c not in spoken] if interpreters else []
+    return {"languages": vocab.LANGUAGES.ordered(spoken), "interpreter_services": interpreters,
+            "interpreter_languages": vocab.LANGUAGES.ordered(covered), "languages_as_of": as_of}
+
+
 def _clinic(rng: random.Random, n: int, z: ZipPoint, now: datetime, slugs: _Slugs) -> ClinicRows:
     clinic_id = sample_id(rng, n)
     name = f"{rng.choice(_NAME_FIRST)} {rng.choice(_NAME_SECOND)} {rng.choice(_NAME_KIND)}"
@@ -315,6 +344,7 @@ def _clinic(rng: random.Random, n: int, z: ZipPoint, now: datetime, slugs: _Slug
         "medical_screening": rng.random() < 0.95, "npi": make_npi(rng),
         "status": Status.PUBLISHED, "verified_at": verified_at, "confirmed_at": confirmed_at, "sample": True,
         "owner_id": None, "version": 1, "created_at": created_at, "updated_at": confirmed_at,
+        **_languages(clinic_id, z.state, as_of),
     }
     return ClinicRows(values, insurance, prices, at_home_states)
 

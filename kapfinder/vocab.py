@@ -55,6 +55,9 @@ class Vocabulary:
     def label(self, slug: str) -> str:
         return self._by_slug[slug].label
 
+    def labels(self, slugs: Iterable[str]) -> list[str]:
+        return [self.label(s) for s in slugs]
+
     def term(self, slug: str) -> Term:
         return self._by_slug[slug]
 

@@ -126,6 +126,19 @@ def test_methods_settings_and_care_models_are_a_realistic_mix(loaded):
     assert {x for c in loaded for x in c.conditions} == set(vocab.CONDITIONS.slugs)
 
 
+def test_about_a_third_speak_spanish_and_other_languages_spread(loaded):
+    spanish = [c for c in loaded if "es" in c.languages]
+    assert 0.25 <= len(spanish) / len(loaded) <= 0.45
+    others = Counter(code for c in loaded for code in c.languages if code not in ("en", "es"))
+    assert len(others) >= 8  # a spread, not one or two
+    assert any(not c.languages for c in loaded)  # some listings do not say: English is never assumed
+    with_interpreters = [c for c in loaded if c.interpreter_services]
+    assert 0.1 <= len(with_interpreters) / len(loaded) <= 0.4
+    for clinic in loaded:
+        assert not clinic.interpreter_languages or clinic.interpreter_services
+        assert (clinic.languages_as_of is not None) == bool(clinic.languages or clinic.interpreter_services)
+
+
 def test_insurance_covers_every_carrier_and_service_with_a_realistic_spread(loaded):
     rows = [(c, ins) for c in loaded for ins in c.insurance]
     assert {ins.carrier for _, ins in rows} == set(vocab.CARRIERS.slugs)

@@ -201,6 +201,28 @@ def test_accepting_filter(db_session, make_clinic):
     assert [h.clinic.id for h in result.hits] == [yes.id]
 
 
+@pytest.mark.parametrize("use_index", [True, False])
+def test_language_filter_matches_staff_or_interpreter_languages_any_of(db_session, make_clinic, use_index):
+    spanish = make_clinic(name="Staff speak Spanish", languages=["en", "es"])
+    interpreted = make_clinic(name="Interpreters for Spanish", languages=["en"], interpreter_services=True,
+                              interpreter_languages=["es", "nv"])
+    asl = make_clinic(name="ASL staff", languages=["ase"])
+    unstated = make_clinic(name="Languages not stated")
+    home = make_clinic(name="At home in Spanish", settings=["at-home"], at_home_states=["TX"], lat=None, lon=None,
+                       languages=["es"])
+
+    def names(**query) -> list[str]:
+        crit = parse_criteria(args(location="78701", per_page=50, **query), api=True)
+        return sorted(h.clinic.name for h in search(db_session, crit, use_index=use_index).hits)
+
+    assert names(language="es") == sorted([spanish.name, interpreted.name, home.name])
+    assert names(language=["ES", "ase"]) == sorted([spanish.name, interpreted.name, asl.name, home.name])
+    assert names(language="nv") == [interpreted.name]  # the last bit of the mask
+    assert names(language="en") == sorted([spanish.name, interpreted.name])  # English is never implied
+    assert unstated.name not in names(language=list(vocab.LANGUAGES.slugs))
+    assert names(language="so") == []
+
+
 def test_point_location_takes_state_of_nearest_zip(db_session, make_clinic):
     home = make_clinic(name="Home", settings=["at-home"], at_home_states=["TX"], lat=None, lon=None)
     result = search(db_session, parse_criteria(args(lat="30.27", lon="-97.74"), api=True))
@@ -221,6 +243,8 @@ def test_point_location_takes_state_of_nearest_zip(db_session, make_clinic):
     ({"method": ["iv", "teleport"]}, "method", "unknown_value"),
     ({"insurance": ["acme"]}, "insurance", "unknown_value"),
     ({"condition": ["flu"]}, "condition", "unknown_value"),
+    ({"language": ["es", "xx"]}, "language", "unknown_value"),
+    ({"language": ["Spanish"]}, "language", "unknown_value"),
     ({"plan_type": ["ppo"]}, "plan_type", "requires_insurance"),
     ({"service": ["ketamine"]}, "service", "requires_insurance"),
     ({"page": ["two"]}, "page", "not_a_number"),

@@ -34,6 +34,7 @@ def _args(**kw):
 def directory(db_session):
     """~300 clinics around a few cities: every setting, status, filter column and insurance shape."""
     rng = random.Random(11)
+    spoken = random.Random(12)  # languages draw apart, so the rest of the directory stays as it was
     now = utcnow()
     clinics = []
     for i in range(300):
@@ -56,10 +57,22 @@ def directory(db_session):
             methods=rng.sample(vocab.METHODS.slugs, k=rng.randint(1, 3)),
             conditions=rng.sample(vocab.CONDITIONS.slugs, k=rng.randint(1, 3)),
             therapy=rng.choice(vocab.THERAPY.slugs), offers_evaluation=rng.random() < 0.5,
-            accepting_new_patients=rng.choice([True, False, None]), insurance=insurance))
+            accepting_new_patients=rng.choice([True, False, None]), insurance=insurance,
+            **_languages(spoken)))
     db_session.add_all(clinics)
     db_session.commit()
     return clinics
+
+
+#: A few languages, the last ones in the vocabulary among them (the high bits of the mask).
+SOME_LANGUAGES = ["en", "es", "zh", "vi", "ase", "so", "uk", "nv"]
+
+
+def _languages(rng) -> dict:
+    """Staff languages and, for some clinics, interpreter services covering others."""
+    interpreters = rng.random() < 0.3
+    return {"languages": rng.sample(SOME_LANGUAGES, k=rng.choice([0, 1, 1, 2])), "interpreter_services": interpreters,
+            "interpreter_languages": rng.sample(SOME_LANGUAGES, k=rng.randint(0, 2)) if interpreters else []}
 
 
 def _both(session, query: dict, now):
@@ -78,6 +91,7 @@ def _facts(page):
 
 def random_queries(count: int, seed: int):
     rng = random.Random(seed)
+    spoken = random.Random(seed + 1)
     for _ in range(count):
         zip5, lat, lon, _state = rng.choice(PLACES)
         q = {"location": zip5} if rng.random() < 0.7 else {"lat": round(lat + rng.uniform(-1, 1), 4),
@@ -97,6 +111,8 @@ def random_queries(count: int, seed: int):
             q["setting"] = rng.choice(vocab.SETTINGS.slugs)
         if rng.random() < 0.2:
             q["accepting"] = "1"
+        if spoken.random() < 0.3:
+            q["language"] = spoken.sample(SOME_LANGUAGES, k=spoken.randint(1, 2))
         q["per_page"] = rng.choice([1, 3, 20, 100])
         q["page"] = rng.choice([1, 1, 2, 3, 7])
         yield _args(**q)
@@ -110,7 +126,7 @@ def test_index_answers_every_distance_search_exactly_as_sql_does(db_session, dir
         assert _facts(fast) == _facts(slow), query
         checked += 1
         nonempty += bool(fast.hits)
-    assert checked == 160 and nonempty > 60  # the mix really exercises pages with results
+    assert checked == 160 and nonempty > 50  # the mix really exercises pages with results
 
 
 def test_every_page_of_a_wide_search_matches_and_the_pages_tile_the_ranking(db_session, directory):

@@ -13,9 +13,9 @@ from .. import vocab
 from .search import DEFAULT_RADIUS, MAX_RADIUS, RADIUS_CHOICES, MultiCheckboxField
 
 #: The parameters /insurance reads; anything else in the query is ignored.
-LOOKUP_PARAMETERS = ("insurance", "plan_type", "service", "method", "location", "radius", "page")
+LOOKUP_PARAMETERS = ("insurance", "plan_type", "service", "method", "language", "location", "radius", "page")
 #: The parameters /insurance/<carrier> reads; the carrier comes from the path.
-CARRIER_PARAMETERS = ("plan_type", "location", "radius", "page")
+CARRIER_PARAMETERS = ("plan_type", "language", "location", "radius", "page")
 
 
 def _radius_choices(current: str | None) -> list[tuple[str, object]]:
@@ -33,11 +33,14 @@ class _LocationForm(Form):
         render_kw={"autocomplete": "postal-code", "spellcheck": "false", "maxlength": "200"})
     radius = SelectField(_l("Distance"), default=str(DEFAULT_RADIUS))
     plan_type = SelectField(_l("Plan type"), description=_l("Optional: the type printed on your insurance card."))
+    language = MultiCheckboxField(_l("Languages spoken"),
+                                  description=_l("Optional: by the staff, or through the clinic's interpreter services."))
 
     def __init__(self, formdata: MultiDict | None = None, **kwargs):
         super().__init__(formdata=formdata, **kwargs)
         self.radius.choices = _radius_choices(self.radius.data)
         self.plan_type.choices = [("", _l("Any plan type"))] + vocab.PLAN_TYPES.choices()
+        self.language.choices = vocab.LANGUAGES.choices()
 
     def field_named(self, name: str | None):
         """The field a core error names (lat/lon count as the location), or None."""
@@ -55,7 +58,7 @@ class InsuranceLookupForm(_LocationForm):
     method = MultiCheckboxField(_l("How the medicine is given"),
                                 description=_l("Optional: the plan must cover the treatment for a method you tick."))
 
-    FIELD_ORDER = ("insurance", "plan_type", "service", "method", "location", "radius")
+    FIELD_ORDER = ("insurance", "plan_type", "service", "method", "language", "location", "radius")
 
     def __init__(self, formdata: MultiDict | None = None, **kwargs):
         super().__init__(formdata=formdata, **kwargs)
@@ -67,4 +70,4 @@ class InsuranceLookupForm(_LocationForm):
 class CarrierClinicsForm(_LocationForm):
     """/insurance/<carrier>: clinics in that carrier's network near a location."""
 
-    FIELD_ORDER = ("location", "radius", "plan_type")
+    FIELD_ORDER = ("location", "radius", "plan_type", "language")

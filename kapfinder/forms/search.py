@@ -51,6 +51,9 @@ class SearchForm(Form):
     service = SelectField(_l("Service to be covered"), description=_l("Only with an insurance carrier."))
     condition = MultiCheckboxField(_l("Conditions treated"),
                                    description=_l("Tick any that apply. None ticked: any condition."))
+    language = MultiCheckboxField(_l("Languages spoken"),
+                                  description=_l("By the staff, or through the clinic's interpreter services. "
+                                                 "None ticked: any language."))
     setting = SelectField(_l("Setting"))
     accepting = AcceptingField(_l("Options"))
     sort = SelectField(_l("Sort by"), default="distance")
@@ -68,21 +71,23 @@ class SearchForm(Form):
         self.plan_type.choices = _any(_l("Any plan type")) + vocab.PLAN_TYPES.choices()
         self.service.choices = _any(_l("Any service")) + vocab.SERVICES.choices()
         self.condition.choices = vocab.CONDITIONS.choices()
+        self.language.choices = vocab.LANGUAGES.choices()
         self.setting.choices = _any(_l("In the clinic or at home")) + vocab.SETTINGS.choices()
         self.accepting.choices = [("1", _l("Only clinics accepting new patients"))]
         self.sort.choices = vocab.SORTS.choices()
 
     #: Fields shown on the home page, in order; the results page adds ``sort``.
     HOME_FIELDS = ("location", "radius", "method", "insurance", "plan_type", "service", "condition",
-                   "setting", "accepting")
+                   "language", "setting", "accepting")
 
     #: The filters behind "More filters".
-    FILTER_FIELDS = ("method", "insurance", "plan_type", "service", "condition", "setting", "accepting", "sort")
+    FILTER_FIELDS = ("method", "insurance", "plan_type", "service", "condition", "language", "setting", "accepting",
+                     "sort")
 
     def chosen_filters(self) -> int:
         """How many filters the patient chose (each ticked box counts), for "More filters (2 chosen)"."""
         count = 0
-        for name in ("method", "insurance", "plan_type", "service", "condition", "setting", "accepting"):
+        for name in ("method", "insurance", "plan_type", "service", "condition", "language", "setting", "accepting"):
             data = self[name].data
             count += len([v for v in data if v]) if isinstance(data, list) else bool(data)
         return count

@@ -65,7 +65,7 @@ def build_snapshot(conn: Connection, token: Token, only: list[str] | None = None
     point_start = np.r_[starts, located].astype(np.int64)
     del point_cols, starts
     filters = {key: np.ascontiguousarray(cols[key][order])
-               for key in ("settings", "methods", "conditions", "accepting")}
+               for key in ("settings", "methods", "conditions", "accepting", "languages")}
     sorted_ids = ids[order]
     confirmed = cols["confirmed"][order]
     services = cols["services"][order]  # read once, to keep only coverage of offered services
@@ -166,7 +166,8 @@ _FLOATS = ("lat", "lon", "ux", "uy", "uz")
 #: Bit-mask columns the index reads: key -> (column, vocabulary sizing the array). A new filter
 #: column is one more entry here (and a filter in ``index``).
 _MASKS = {"settings": ("settings_mask", vocab.SETTINGS), "methods": ("methods_mask", vocab.METHODS),
-          "conditions": ("conditions_mask", vocab.CONDITIONS), "services": ("services_mask", vocab.SERVICES)}
+          "conditions": ("conditions_mask", vocab.CONDITIONS), "services": ("services_mask", vocab.SERVICES),
+          "languages": ("(languages_mask | interpreter_languages_mask)", vocab.LANGUAGES)}
 
 
 def _clinic_columns(dialect: str) -> list[tuple[str, str]]:

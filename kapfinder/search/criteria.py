@@ -19,8 +19,8 @@ DEFAULT_PER_PAGE = 20
 PER_PAGE_RANGE = (1, 100)
 #: Parameters in the order their own values are checked (length, characters, repetition).
 PARAMETERS = ("location", "lat", "lon", "radius", "method", "insurance", "plan_type", "service",
-              "condition", "setting", "accepting", "sort", "page", "per_page")
-REPEATABLE = {"method", "condition"}
+              "condition", "language", "setting", "accepting", "sort", "page", "per_page")
+REPEATABLE = {"method", "condition", "language"}
 API_ONLY = {"lat", "lon", "per_page"}
 
 T = TypeVar("T")
@@ -37,6 +37,8 @@ class SearchCriteria:
     plan_type: str | None = None
     service: str | None = None
     conditions: tuple[str, ...] = ()
+    #: Language codes: a clinic whose staff or interpreter services cover any of them.
+    languages: tuple[str, ...] = ()
     setting: str | None = None
     accepting: bool = False
     sort: str | None = None
@@ -52,7 +54,8 @@ class SearchCriteria:
         return {
             "location": self.location, "lat": self.lat, "lon": self.lon, "radius": self.radius,
             "method": list(self.methods), "insurance": self.insurance, "plan_type": self.plan_type,
-            "service": self.service, "condition": list(self.conditions), "setting": self.setting,
+            "service": self.service, "condition": list(self.conditions),
+            "language": list(self.languages), "setting": self.setting,
             "accepting": self.accepting, "sort": self.sort, "page": self.page, "per_page": self.per_page,
         }
 
@@ -71,6 +74,7 @@ class SearchCriteria:
             if getattr(c, name):
                 pairs.append((name, getattr(c, name)))
         pairs += [("condition", s) for s in c.conditions]
+        pairs += [("language", s) for s in c.languages]
         if c.setting:
             pairs.append(("setting", c.setting))
         if c.accepting:
@@ -131,6 +135,10 @@ def _slug(name: str, value: str, vocabulary: vocab.Vocabulary) -> str:
 
 def _slugs(name: str, values: list[str], vocabulary: vocab.Vocabulary) -> tuple[str, ...]:
     return tuple(vocabulary.ordered(_slug(name, v, vocabulary) for v in values))
+
+
+def _languages(values: list[str]) -> tuple[str, ...]:
+    return _slugs("language", [v.strip().lower() for v in values], vocab.LANGUAGES)
 
 
 def _coordinates(location: str | None, lat: str | None, lon: str | None) -> tuple[float, float] | None:
@@ -215,6 +223,7 @@ def parse_criteria(args: Mapping[str, Sequence[str]], *, api: bool) -> SearchCri
         if kw.get(name) and not kw.get("insurance") and not bad("insurance"):
             errors.append(InvalidParameter(name, "requires_insurance"))
     kw["conditions"] = checked(_slugs, "condition", values.get("condition", []), vocab.CONDITIONS)
+    kw["languages"] = checked(_languages, values.get("language", []))
     if (setting := one("setting")) is not None:
         kw["setting"] = checked(_slug, "setting", setting, vocab.SETTINGS)
     if (accepting := one("accepting")) is not None:

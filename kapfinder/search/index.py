@@ -15,7 +15,8 @@ one. Layout (n published clinics, those with coordinates first), about 45 bytes 
   float64 unit vector (a point is within the radius when the dot product with the searched point is
   ≥ cos(radius / R): the same test and the same float arithmetic as the SQL path) and coordinates;
 * clinics point by point (a point's clinics are one run of positions), each with its 16-byte id, its
-  tie-break ``rank`` and one byte per filter column (settings, methods, conditions, accepting);
+  tie-break ``rank`` and one byte per filter column (settings, methods, conditions, accepting), and
+  the languages its staff or interpreters cover (a 32- or 64-bit mask);
 * per carrier, one byte per clinic for its coverage, a code for 32 bits: 8 per service, one per
   plan type, all 8 when the row names no plan type (rare patterns are kept apart, by position);
 * per state, the at-home programmes serving it, in name order, with their confirmation times.
@@ -47,6 +48,8 @@ class Filters:
 
     methods: int = 0
     conditions: int = 0
+    #: Language codes: staff or interpreter languages (``Snapshot.languages`` ORs the two masks).
+    languages: int = 0
     accepting: bool = False
     carrier: str | None = None
     #: With a carrier: (coverage bits, methods mask) pairs; a clinic passes when for one pair it has
@@ -97,7 +100,7 @@ class Snapshot:
     def __init__(self, token: Token, *, ids: np.ndarray, rank: np.ndarray, points: Sequence[np.ndarray],
                  point_start: np.ndarray, settings: np.ndarray, methods: np.ndarray, conditions: np.ndarray,
                  accepting: np.ndarray, carriers: dict[str, Coverage],
-                 at_home: dict[str, tuple[np.ndarray, np.ndarray]]):
+                 at_home: dict[str, tuple[np.ndarray, np.ndarray]], languages: np.ndarray | None = None):
         """``ids`` (36-byte text), ``rank`` and the filter columns are by position; ``points`` are the
         points' (lat, lon, ux, uy, uz) in (``lat_cell``, lon) order, ``point_start`` where each
         point's run of positions starts (and, last, where the clinics without coordinates start);
@@ -111,6 +114,8 @@ class Snapshot:
         self.p_lon32 = self.p_lon.astype(np.float32)
         self.cell_start = np.searchsorted(np.floor(self.p_lat), np.arange(-90, 92), side="left")
         self.settings, self.methods, self.conditions, self.accepting = settings, methods, conditions, accepting
+        # Staff languages | interpreter languages, per clinic (one filter column for both).
+        self.languages = languages if languages is not None else np.zeros(len(ids), dtype=np.uint64)
         self.carriers = carriers
         self.at_home = at_home
         self._packed = _pack_ids(ids)
@@ -132,13 +137,15 @@ class Snapshot:
 
     def _keep(self, pos: np.ndarray, f: Filters) -> np.ndarray | None:
         """Which of ``pos`` pass the filters (a boolean array), or None when nothing filters."""
-        if not (f.methods or f.conditions or f.accepting or f.carrier is not None):
+        if not (f.methods or f.conditions or f.languages or f.accepting or f.carrier is not None):
             return None
         keep = np.ones(len(pos), dtype=bool)
         if f.methods:
             keep &= (self.methods[pos] & f.methods) != 0
         if f.conditions:
             keep &= (self.conditions[pos] & f.conditions) != 0
+        if f.languages:
+            keep &= (self.languages[pos] & np.uint64(f.languages)) != 0
         if f.accepting:
             keep &= self.accepting[pos] == 1
         if f.carrier is not None:

@@ -23,6 +23,7 @@ def filters_for(criteria: SearchCriteria) -> Filters:
     """The criteria's filter groups as the index tests them."""
     return Filters(
         methods=vocab.METHODS.mask(criteria.methods), conditions=vocab.CONDITIONS.mask(criteria.conditions),
+        languages=vocab.LANGUAGES.mask(criteria.languages),
         accepting=criteria.accepting, carrier=criteria.insurance,
         coverage=coverage_wanted(criteria.service, criteria.methods, criteria.plan_type)
         if criteria.insurance else ())

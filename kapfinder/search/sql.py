@@ -45,6 +45,11 @@ def filter_conditions(criteria: SearchCriteria) -> list[ColumnElement[bool]]:
         conds.append(_has_bits(Clinic.methods_mask, vocab.METHODS.mask(criteria.methods)))
     if criteria.conditions:
         conds.append(_has_bits(Clinic.conditions_mask, vocab.CONDITIONS.mask(criteria.conditions)))
+    if criteria.languages:
+        # Staff who speak it, or interpreter services that cover it (the index ORs the two masks).
+        wanted = vocab.LANGUAGES.mask(criteria.languages)
+        conds.append(or_(_has_bits(Clinic.languages_mask, wanted),
+                         _has_bits(Clinic.interpreter_languages_mask, wanted)))
     if criteria.accepting:
         conds.append(Clinic.accepting_new_patients.is_(True))
     if criteria.insurance:

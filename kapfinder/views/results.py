@@ -185,6 +185,9 @@ def filter_chips(criteria: SearchCriteria, link: Link, fixed: Iterable[str] = ()
         chip(_("Covered service: %(service)s", service=vocab.SERVICES.label(criteria.service)), service=None)
     for condition in criteria.conditions:
         chip(vocab.CONDITIONS.label(condition), conditions=tuple(x for x in criteria.conditions if x != condition))
+    for language in criteria.languages:
+        chip(_("Language: %(language)s", language=vocab.LANGUAGES.label(language)),
+             languages=tuple(x for x in criteria.languages if x != language))
     if criteria.setting:
         chip(vocab.SETTINGS.label(criteria.setting), setting=None)
     if criteria.accepting:

@@ -63,6 +63,8 @@ def full_clinic(make_clinic, days_ago):
         vital_signs_monitoring=True, medical_screening=True, npi="1234567893",
         hours=[{"day": "mo", "opens": "09:00", "closes": "17:00"}], hours_note="Closed on federal holidays.",
         at_home_states=["TX", "OK"], accepting_new_patients=True, accepting_as_of=date(2025, 5, 1),
+        languages=["en", "es"], interpreter_services=True, interpreter_languages=["ase"],
+        languages_as_of=date(2025, 4, 1),
         verified_at=days_ago(10), confirmed_at=days_ago(3),
         insurance=[
             {"carrier": "aetna", "service": "ketamine", "network": "out-of-network", "plan_types": ["ppo"],

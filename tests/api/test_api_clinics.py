@@ -35,7 +35,8 @@ def names(body) -> list[str]:
 
 SUMMARY_FIELDS = {"id", "slug", "name", "url", "distance_mi", "distance_km", "match", "lat", "lon", "address",
                   "phone", "website", "methods", "settings", "conditions", "services", "insurance", "self_pay",
-                  "accepting_new_patients", "accepting_as_of", "verified_at", "stale", "sample"}
+                  "accepting_new_patients", "accepting_as_of", "languages", "interpreter_services",
+                  "interpreter_languages", "languages_as_of", "verified_at", "stale", "sample"}
 DETAIL_EXTRA = {"description", "email", "hours", "hours_note", "timezone", "at_home_states", "therapy",
                 "therapy_extras", "payment_options", "safety", "npi", "confirmed_at", "updated_at"}
 
@@ -79,12 +80,14 @@ def test_search_result_has_every_field_in_the_published_shape(api_get, full_clin
     assert (r["accepting_new_patients"], r["accepting_as_of"]) == (True, "2025-05-01")
     assert r["verified_at"] == full_clinic.verified_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (r["stale"], r["sample"]) == (False, False)
+    assert (r["languages"], r["interpreter_services"], r["interpreter_languages"], r["languages_as_of"]) == (
+        ["en", "es"], True, ["ase"], "2025-04-01")
 
 
 def test_query_echoes_every_normalised_parameter(api_get, full_clinic, conforms):
     body = api_get("/clinics", location=" austin,  tx ", radius="50", method=["oral", "iv"], insurance="aetna",
                    plan_type="ppo", service="esketamine", condition=["ptsd", "depression"], setting="in-clinic",
-                   accepting="1", sort="verified", page="1", per_page="5").get_json()
+                   language=["ES", "en"], accepting="1", sort="verified", page="1", per_page="5").get_json()
     conforms(body, "SearchResponse")
     query = body["query"]
     assert query["location"]["input"] == "austin,  tx"
@@ -92,7 +95,8 @@ def test_query_echoes_every_normalised_parameter(api_get, full_clinic, conforms)
     assert isinstance(query["location"]["lat"], float) and isinstance(query["location"]["lon"], float)
     assert {k: v for k, v in query.items() if k != "location"} == {
         "radius": 50, "method": ["iv", "oral"], "insurance": "aetna", "plan_type": "ppo",
-        "service": "esketamine", "condition": ["depression", "ptsd"], "setting": "in-clinic", "accepting": True,
+        "service": "esketamine", "condition": ["depression", "ptsd"], "language": ["en", "es"],
+        "setting": "in-clinic", "accepting": True,
         "sort": "verified", "page": 1, "per_page": 5}
     assert names(body) == ["Hill Country Ketamine Care"]
 

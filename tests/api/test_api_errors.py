@@ -93,6 +93,7 @@ def test_ambiguous_city_lists_the_choices(api_get, conforms):
     ({"condition": "flu"}, "condition"),
     ({"setting": "moon"}, "setting"),
     ({"sort": "random"}, "sort"),
+    ({"language": ["es", "spanish"]}, "language"),
     ({"accepting": "yes"}, "accepting"),
     ({"plan_type": "ppo"}, "plan_type"),
     ({"service": "esketamine"}, "service"),

@@ -98,6 +98,8 @@ def test_taxonomy_lists_every_vocabulary_with_labels(api_get, conforms):
     assert {"method", "setting", "insurance", "plan_type", "service", "network", "condition", "therapy",
             "therapy_extra"} <= set(body)
     assert [t["slug"] for t in body["insurance"]] == list(vocab.CARRIERS.slugs)
+    languages = {t["slug"]: t["label"] for t in body["language"]}
+    assert len(languages) == 31 and languages["es"] == "Spanish" and languages["ase"] == "American Sign Language (ASL)"
     uhc = next(t for t in body["insurance"] if t["slug"] == "uhc")
     assert uhc["label"] == "UnitedHealthcare"
     assert [t["slug"] for t in body["service"]] == ["esketamine", "ketamine", "psychotherapy", "evaluation"]

@@ -310,7 +310,7 @@ def test_bad_radius_is_a_form_error(get_page, radius, message):
     assert "25" in {a.get("value") for t, a in tags(html, "option") if "selected" in a}
 
 
-@pytest.mark.parametrize("field", ["method", "insurance", "condition", "setting", "sort", "plan_type"])
+@pytest.mark.parametrize("field", ["method", "insurance", "condition", "language", "setting", "sort", "plan_type"])
 def test_unknown_slug_is_a_form_error_naming_the_field(get_page, field):
     query = {"location": "78701", field: "bogus"}
     if field == "plan_type":

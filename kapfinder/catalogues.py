@@ -55,3 +55,74 @@ def compile_catalogues(fallback_dir: Path, source: Path = SOURCE_DIR) -> str:
             if _stale(po, mo):
                 _compile(po, mo)
         return str(target)
+
+
+# --- extraction and the completeness check (`make messages`, tests/test_spanish.py) ---------------
+
+ROOT = SOURCE_DIR.parent.parent
+KEYWORDS = ("_l", "lazy_gettext")
+
+
+def extract(root: Path = ROOT) -> dict[str, object]:
+    """Every message id the code, the templates and the data files hold (``babel.cfg``'s mapping),
+    keyed by its id (a plural's singular), each with one location, as ``pybabel extract`` finds them."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with (root / "babel.cfg").open() as handle:
+        method_map, options_map = parse_mapping_cfg(handle, "babel.cfg")
+    keywords = dict(DEFAULT_KEYWORDS)
+    keywords.update({k: None for k in KEYWORDS})
+    found: dict[str, object] = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(root), method_map, options_map, keywords=keywords):
+        msgid = message[0] if isinstance(message, (tuple, list)) else message
+        if msgid:
+            found.setdefault(msgid, f"{filename}:{lineno}")
+    return found
+
+
+def read_catalogue(language: str, source: Path = SOURCE_DIR):
+    with (source / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
+def problems(language: str, root: Path = ROOT) -> list[str]:
+    """What stops ``language``'s catalogue from covering the site: an extracted message with no
+    translation (missing, empty or fuzzy), and a translation whose placeholders differ from the
+    English. Empty when the catalogue is complete."""
+    catalogue = read_catalogue(language, root / "kapfinder" / "translations")
+    out = []
+    for msgid, where in sorted(extract(root).items()):
+        message = catalogue.get(msgid)
+        strings = (message.string if isinstance(message.string, (tuple, list)) else (message.string,)) \
+            if message is not None else ()
+        if message is None or message.fuzzy or not all(strings):
+            state = "fuzzy" if message is not None and message.fuzzy else "untranslated"
+            out.append(f"{where}: {state}: {msgid!r}")
+    for message, errors in catalogue.check():
+        for error in errors:
+            out.append(f"{language} catalogue: {message.id!r}: {error}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kapfinder.catalogues check``: every extracted message translated in every language."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv != ["check"]:
+        print("usage: python -m kapfinder.catalogues check", file=sys.stderr)
+        return 2
+    failed = 0
+    for language in languages():
+        found = problems(language)
+        for line in found:
+            print(line)
+        print(f"{language}: {'OK' if not found else f'{len(found)} problem(s)'}")
+        failed += len(found)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

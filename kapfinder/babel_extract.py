@@ -32,13 +32,10 @@ def extract_vocabulary(fileobj: IO[bytes], keywords: Any, comment_tags: Any, opt
 
 
 def extract_carrier_notes(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any) -> Iterator[Extracted]:
-    """Each carrier note as shown on a carrier's page (the carrier's name filled in)."""
-    from .carrier_notes import parse
-
+    """Each carrier note as the data file writes it: ``{carrier}`` stays, to be filled in with the
+    carrier's name after translation (``carrier_notes.Note.translated``)."""
     source = fileobj.read().decode("utf-8")
-    seen: set[str] = set()
-    for carrier, notes in parse(json.loads(source)).items():
-        for note in (notes.summary, *(s.note for s in notes.services)):
-            if note.text not in seen:
-                seen.add(note.text)
-                yield 1, None, note.text, [f"carrier note ({carrier})"]
+    lines = source.splitlines()
+    for key, note in json.loads(source)["notes"].items():
+        comment = f"carrier note {key}" + (": {carrier} is the insurer's name" if "{carrier}" in note["text"] else "")
+        yield _line_of(lines, note["text"]), None, note["text"], [comment]

@@ -87,7 +87,7 @@ def service_slugs() -> tuple[str, ...]:
 
 def carrier_note_text(note) -> str:
     """A carrier note's text through the translation catalogue (the notes are data, keyed by their English text)."""
-    return vocab_words.text(note.text)
+    return note.translated(vocab_words.text)
 
 
 FILTERS: dict[str, Callable] = {

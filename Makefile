@@ -79,7 +79,7 @@ bench: $(DEV_STAMP)
 # The .mo files are compiled when the app starts (kapfinder/catalogues.py) and never committed.
 messages: $(RUNTIME_STAMP)
 	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --project=kapfinder \
-	    --no-location --sort-output --add-comments=Translators: -o kapfinder/translations/messages.pot . >/dev/null
+	    --no-location --sort-output --add-comments=Translators: --ignore-dirs='.*' -o kapfinder/translations/messages.pot . >/dev/null
 	$(BIN)/pybabel update -i kapfinder/translations/messages.pot -d kapfinder/translations
 	$(PY) -m kapfinder.catalogues check
 

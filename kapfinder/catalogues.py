@@ -65,6 +65,12 @@ KEYWORDS = ("_l", "lazy_gettext")
 DATA_PREFIX = "kapfinder/data/"
 
 
+def _not_hidden(dirpath: str) -> bool:
+    """Every directory but hidden ones. (Babel's default also skips names starting with "_", which
+    left ``templates/_macros`` out of the catalogue; ``make messages`` passes ``--ignore-dirs`` too.)"""
+    return not os.path.basename(dirpath).startswith(".")
+
+
 def extract(root: Path = ROOT) -> dict[str, object]:
     """Every message id the code, the templates and the data files hold (``babel.cfg``'s mapping),
     keyed by its id (a plural's singular), each with one location, as ``pybabel extract`` finds them."""
@@ -77,7 +83,7 @@ def extract(root: Path = ROOT) -> dict[str, object]:
     keywords.update({k: None for k in KEYWORDS})
     found: dict[str, object] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(root), method_map, options_map, keywords=keywords):
+            str(root), method_map, options_map, keywords=keywords, directory_filter=_not_hidden):
         msgid = message[0] if isinstance(message, (tuple, list)) else message
         if msgid:
             found.setdefault(msgid, f"{filename}:{lineno}")

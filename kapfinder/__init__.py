@@ -60,7 +60,7 @@ def register_extensions(app: Flask) -> None:
     from . import migrating
     from .db import configure_engine
     from .extensions import babel, csrf, db, limiter, login_manager
-    from .language import current as current_language
+    from .language import babel_locale
 
     db.init_app(app)
     migrating.defer(app)  # Flask-Migrate (and Alembic) load only when something migrates
@@ -69,7 +69,7 @@ def register_extensions(app: Flask) -> None:
     from .catalogues import compile_catalogues
 
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = compile_catalogues(Path(app.instance_path))
-    babel.init_app(app, locale_selector=current_language)  # language.py: ?lang=, else Accept-Language
+    babel.init_app(app, locale_selector=babel_locale)  # language.py: ?lang=, else Accept-Language
     limiter.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

@@ -21,6 +21,8 @@ DEFAULT = LANGUAGES[0]
 NAMES = {"en": "English", "es": "Español"}
 #: ``<html lang>`` and ``hreflang`` values.
 HTML_LANG = {"en": "en", "es": "es"}
+#: The Babel locale that formats dates and numbers (and finds the catalogue: es_US falls back to es).
+BABEL_LOCALES = {"en": "en", "es": "es_US"}
 #: Where answers are JSON: language-neutral, except the taxonomy's labels.
 JSON_PREFIXES = ("/api/", "/hsds")
 TRANSLATED_API_ENDPOINTS = ("api.taxonomy",)
@@ -56,6 +58,12 @@ def current() -> str:
     if value is None:
         value = g.kapfinder_language = choose()
     return value
+
+
+def babel_locale() -> str:
+    """Flask-Babel's locale selector: Spanish pages format dates and numbers for es-US
+    ("6 dic 2026", "$1,600")."""
+    return BABEL_LOCALES[current()]
 
 
 def carried() -> str | None:

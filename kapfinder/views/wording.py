@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Iterable
 
+from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -96,8 +97,8 @@ def price_text(min_usd: int | None, max_usd: int | None) -> str:
     if min_usd is None and max_usd is None:
         return _("price not listed")
     if min_usd is None or max_usd is None or min_usd == max_usd:
-        return _("$%(amount)s", amount=f"{(min_usd if min_usd is not None else max_usd):,}")
-    return _("$%(low)s–$%(high)s", low=f"{min_usd:,}", high=f"{max_usd:,}")
+        return _("$%(amount)s", amount=format_number(min_usd if min_usd is not None else max_usd))
+    return _("$%(low)s–$%(high)s", low=format_number(min_usd), high=format_number(max_usd))
 
 
 def payment_label(slug: str) -> str:

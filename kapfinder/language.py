@@ -9,7 +9,8 @@ except ``/api/v1/taxonomy?lang=es``.
 """
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, has_request_context, request
@@ -71,13 +72,26 @@ def carried() -> str | None:
     page is not English; None otherwise (an English page from an English browser keeps clean URLs)."""
     if not has_request_context() or _is_json_path():
         return None
+    if g.get("kapfinder_language_for_mail"):
+        language = g.kapfinder_language
+        return language if language != DEFAULT else None
     language = current()
     return language if (asked() or language != DEFAULT) else None
 
 
+#: Query parameters a language link never repeats: where to go after signing in, one-time tokens.
+NOT_REPEATED = frozenset({"lang", "next", "token"})
+#: Longer values are not repeated either (no search parameter is this long; an error page may show one).
+LONGEST_REPEATED = 200
+
+
 def url_with_lang(language: str | None) -> str:
-    """This page's URL (path and query) with ``lang`` set to ``language``, or without it for None."""
-    args = [(k, v) for k, values in request.args.lists() if k != "lang" for v in values]
+    """This page's URL (path and query) with ``lang`` set to ``language``, or without it for None.
+    An error page's language link goes to the home page: its address may be anything at all."""
+    if g.get("kapfinder_error_page"):
+        return "/" + (f"?lang={language}" if language else "")
+    args = [(k, v) for k, values in request.args.lists() if k not in NOT_REPEATED
+            for v in values if len(v) <= LONGEST_REPEATED]
     if language:
         args.append(("lang", language))
     query = urlencode(args)
@@ -85,7 +99,10 @@ def url_with_lang(language: str | None) -> str:
 
 
 def alternates() -> list[dict[str, str]]:
-    """``<link rel="alternate" hreflang>`` targets: each language, and x-default (no ``lang``)."""
+    """``<link rel="alternate" hreflang>`` targets: each language, and x-default (no ``lang``); none
+    on an error page."""
+    if g.get("kapfinder_error_page"):
+        return []
     base = (current_app.config.get("BASE_URL") or request.host_url).rstrip("/")
     links = [{"hreflang": HTML_LANG[lang], "href": base + url_with_lang(lang)} for lang in LANGUAGES]
     links.append({"hreflang": "x-default", "href": base + url_with_lang(None)})
@@ -97,6 +114,26 @@ def switch_links() -> list[dict[str, str]]:
     here = current()
     return [{"lang": lang, "name": NAMES[lang], "href": url_with_lang(lang), "hreflang": HTML_LANG[lang]}
             for lang in LANGUAGES if lang != here]
+
+
+@contextmanager
+def speaking(language: str = DEFAULT) -> Iterator[None]:
+    """Words and links in ``language`` for the block, whatever the page's: a mail to someone other
+    than the reader (an owner told of a report, of a moderator's decision) is in English, the
+    language kapfinder knows its owners read, with links that carry no ``lang``."""
+    from flask_babel import force_locale
+
+    if not has_request_context():
+        with force_locale(BABEL_LOCALES[language]):
+            yield
+        return
+    saved = (g.get("kapfinder_language"), g.get("kapfinder_language_for_mail"))
+    g.kapfinder_language, g.kapfinder_language_for_mail = language, True
+    try:
+        with force_locale(BABEL_LOCALES[language]):
+            yield
+    finally:
+        g.kapfinder_language, g.kapfinder_language_for_mail = saved
 
 
 def register(app: Flask) -> None:

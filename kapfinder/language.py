@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, has_request_context, request
+from flask_babel import refresh
 
 #: Languages a page can be read in; the first is the default.
 LANGUAGES: tuple[str, ...] = ("en", "es")
@@ -140,6 +141,14 @@ def register(app: Flask) -> None:
     """Links keep the language, every response says it varies with ``Accept-Language``, and
     templates get ``html_lang``, ``page_language``, ``lang_value``, ``language_switch`` and
     ``language_alternates``."""
+
+    def _forget_previous_request() -> None:
+        # A real request starts with a fresh ``g``; a test holding one app context across requests does not.
+        for key in ("kapfinder_language", "kapfinder_language_for_mail", "kapfinder_error_page"):
+            g.pop(key, None)
+        refresh()  # Flask-Babel's locale and catalogue, cached on ``g`` too
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _forget_previous_request)
 
     @app.url_defaults
     def _keep_language(endpoint: str, values: dict[str, Any]) -> None:

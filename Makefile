@@ -18,7 +18,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run serve test audit audit-refresh bench clean install install-dev pin
+.PHONY: run serve test audit audit-refresh bench clean install install-dev pin messages
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,16 @@ audit-refresh: $(RUNTIME_STAMP)
 
 bench: $(DEV_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Translations (README, Translating): extract every string (code, templates, mails, vocabulary labels
+# and descriptions, carrier notes) into messages.pot, merge it into each language's messages.po, then
+# check that every message has a reviewed (non-fuzzy) translation: an untranslated one fails make.
+# The .mo files are compiled when the app starts (kapfinder/catalogues.py) and never committed.
+messages: $(RUNTIME_STAMP)
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --project=kapfinder \
+	    --no-location --sort-output --add-comments=Translators: --ignore-dirs='.*' -o kapfinder/translations/messages.pot . >/dev/null
+	$(BIN)/pybabel update -i kapfinder/translations/messages.pot -d kapfinder/translations
+	$(PY) -m kapfinder.catalogues check
 
 # Rewrite both requirements files from what the venv holds now (runtime roots: .ci/pin_requirements.py).
 pin: | $(PY)

@@ -24,7 +24,7 @@ def create_app(config: Config | dict[str, Any] | None = None, *, blueprints: tup
     """Build the app. ``config`` is a Config object, or a dict of overrides on top of the environment's."""
     from flask import Flask
 
-    from . import auth, cli, logs, serving, templating, web
+    from . import auth, cli, language, logs, serving, templating, web
     from .views import errors
 
     cfg = config if isinstance(config, Config) else config_for_env()
@@ -51,6 +51,7 @@ def create_app(config: Config | dict[str, Any] | None = None, *, blueprints: tup
     errors.register(app)              # error pages: JSON under /api/v1 and /hsds, HTML elsewhere
     cli.register(app)                 # the `flask` commands
     templating.register(app)          # template filters, tests, globals and the values every page reads
+    language.register(app)            # English or Spanish: links keep ?lang=, Vary, the switch and hreflang
     web.register(app)                 # security headers and the request log line on every response; /healthz
     return app
 
@@ -59,12 +60,16 @@ def register_extensions(app: Flask) -> None:
     from . import migrating
     from .db import configure_engine
     from .extensions import babel, csrf, db, limiter, login_manager
+    from .language import babel_locale
 
     db.init_app(app)
     migrating.defer(app)  # Flask-Migrate (and Alembic) load only when something migrates
     csrf.init_app(app)
     login_manager.init_app(app)
-    babel.init_app(app, locale_selector=lambda: "en")
+    from .catalogues import compile_catalogues
+
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = compile_catalogues(Path(app.instance_path))
+    babel.init_app(app, locale_selector=babel_locale)  # language.py: ?lang=, else Accept-Language
     limiter.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

@@ -26,6 +26,16 @@ class Source:
 class Note:
     text: str
     sources: tuple[Source, ...]
+    #: The note as the data file writes it (``{carrier}`` not yet filled in): the translation
+    #: catalogue's message id, so each note is translated once for every carrier.
+    template: str = ""
+    carrier_label: str = ""
+
+    def translated(self, gettext) -> str:
+        """The note through ``gettext`` (a translation function), the carrier's name filled in."""
+        if not self.template:
+            return gettext(self.text)
+        return gettext(self.template).replace("{carrier}", self.carrier_label)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ def parse(raw: dict) -> dict[str, CarrierNotes]:
             raise CarrierNotesError(f"note {key}: unknown note or source {exc}") from None
         if not cited:
             raise CarrierNotesError(f"note {key}: cites no source")
-        return Note(entry["text"].replace("{carrier}", carrier_label), cited)
+        return Note(entry["text"].replace("{carrier}", carrier_label), cited, entry["text"], carrier_label)
 
     out: dict[str, CarrierNotes] = {}
     for carrier, entry in raw["carriers"].items():

@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from . import formats, mapsvg, vocab
+from . import formats, mapsvg, vocab, vocab_words
 from .views import listing_words, wording
 from .views.location import or_list
 from .web import link_to
@@ -78,7 +78,7 @@ def listed_carriers(clinic) -> list[str]:
     """Carrier labels a listing names for any service it offers, in vocabulary order."""
     offered = set(clinic.services)
     slugs = vocab.CARRIERS.ordered(row.carrier for row in clinic.insurance if row.service in offered)
-    return [vocab.CARRIERS.label(s) for s in slugs]
+    return [vocab_words.label(vocab.CARRIERS, s) for s in slugs]
 
 
 def service_slugs() -> tuple[str, ...]:
@@ -87,7 +87,7 @@ def service_slugs() -> tuple[str, ...]:
 
 def carrier_note_text(note) -> str:
     """A carrier note's text through the translation catalogue (the notes are data, keyed by their English text)."""
-    return _(note.text)
+    return note.translated(vocab_words.text)
 
 
 FILTERS: dict[str, Callable] = {
@@ -120,4 +120,4 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def _every_page() -> dict[str, Any]:
-        return {"vocab": vocab, "config_tile_url": app.config.get("TILE_URL")}
+        return {"vocab": vocab_words.SHOWN, "config_tile_url": app.config.get("TILE_URL")}

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import Form, SelectField, StringField
 
-from .. import vocab
+from .. import vocab, vocab_words
 from .search import DEFAULT_RADIUS, MAX_RADIUS, RADIUS_CHOICES, MultiCheckboxField
 
 #: The parameters /insurance reads; anything else in the query is ignored.
@@ -39,8 +39,8 @@ class _LocationForm(Form):
     def __init__(self, formdata: MultiDict | None = None, **kwargs):
         super().__init__(formdata=formdata, **kwargs)
         self.radius.choices = _radius_choices(self.radius.data)
-        self.plan_type.choices = [("", _l("Any plan type"))] + vocab.PLAN_TYPES.choices()
-        self.language.choices = vocab.LANGUAGES.choices()
+        self.plan_type.choices = [("", _l("Any plan type"))] + vocab_words.lazy_choices(vocab.PLAN_TYPES)
+        self.language.choices = vocab_words.lazy_choices(vocab.LANGUAGES)
 
     def field_named(self, name: str | None):
         """The field a core error names (lat/lon count as the location), or None."""
@@ -62,9 +62,9 @@ class InsuranceLookupForm(_LocationForm):
 
     def __init__(self, formdata: MultiDict | None = None, **kwargs):
         super().__init__(formdata=formdata, **kwargs)
-        self.insurance.choices = [("", _l("Choose your carrier"))] + vocab.CARRIERS.choices()
-        self.service.choices = [("", _l("Any service"))] + vocab.SERVICES.choices()
-        self.method.choices = vocab.METHODS.choices()
+        self.insurance.choices = [("", _l("Choose your carrier"))] + vocab_words.lazy_choices(vocab.CARRIERS)
+        self.service.choices = [("", _l("Any service"))] + vocab_words.lazy_choices(vocab.SERVICES)
+        self.method.choices = vocab_words.lazy_choices(vocab.METHODS)
 
 
 class CarrierClinicsForm(_LocationForm):

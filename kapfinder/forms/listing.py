@@ -19,7 +19,7 @@ from wtforms import (BooleanField, EmailField, Field, HiddenField, IntegerField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import vocab
+from .. import vocab, vocab_words
 from ..listings import drafts
 from ..errors import KapfinderError
 from ..listings import DAYS, REPORT_REASONS
@@ -76,7 +76,7 @@ class ListingForm(FlaskForm):
                                 description=_l("What a patient should know: your approach, who you treat, what a first visit is like."))
     street = StringField(_l("Street address"), render_kw={"maxlength": 200, "autocomplete": "address-line1"})
     city = StringField(_l("City"), render_kw={"maxlength": 100, "autocomplete": "address-level2"})
-    state = LooseSelectField(_l("State"), choices=_c([("", "—"), *vocab.STATES.choices()]))
+    state = LooseSelectField(_l("State"), choices=_c([("", "—"), *vocab_words.lazy_choices(vocab.STATES)]))
     zip = StringField(_l("ZIP code"), render_kw={"inputmode": "numeric", "maxlength": 10,
                                                  "autocomplete": "postal-code"})
     phone = StringField(_l("Phone"), render_kw={"type": "tel", "autocomplete": "tel", "maxlength": 30})
@@ -84,24 +84,24 @@ class ListingForm(FlaskForm):
                           description=_l("An http:// or https:// address."))
     email = EmailField(_l("Email for patients"), render_kw={"maxlength": 254})
     # Methods and care
-    methods = MultiCheckboxField(_l("Administration methods"), choices=_c(vocab.METHODS.choices()))
-    settings = MultiCheckboxField(_l("Settings"), choices=_c(vocab.SETTINGS.choices()))
-    at_home_states = MultiCheckboxField(_l("States your at-home programme serves"), choices=_c(vocab.STATES.choices()),
+    methods = MultiCheckboxField(_l("Administration methods"), choices=_c(vocab_words.lazy_choices(vocab.METHODS)))
+    settings = MultiCheckboxField(_l("Settings"), choices=_c(vocab_words.lazy_choices(vocab.SETTINGS)))
+    at_home_states = MultiCheckboxField(_l("States your at-home programme serves"), choices=_c(vocab_words.lazy_choices(vocab.STATES)),
                                         description=_l("Only for an at-home programme."))
-    conditions = MultiCheckboxField(_l("Conditions treated"), choices=_c(vocab.CONDITIONS.choices()))
-    therapy = LooseRadioField(_l("Care model"), choices=_c(vocab.THERAPY.choices()))
-    therapy_extras = MultiCheckboxField(_l("Extras"), choices=_c(vocab.THERAPY_EXTRAS.choices()))
+    conditions = MultiCheckboxField(_l("Conditions treated"), choices=_c(vocab_words.lazy_choices(vocab.CONDITIONS)))
+    therapy = LooseRadioField(_l("Care model"), choices=_c(vocab_words.lazy_choices(vocab.THERAPY)))
+    therapy_extras = MultiCheckboxField(_l("Extras"), choices=_c(vocab_words.lazy_choices(vocab.THERAPY_EXTRAS)))
     offers_evaluation = BooleanField(_l("We offer psychiatric evaluation and screening"))
     accepting_new_patients = LooseRadioField(
         _l("Accepting new patients?"),
         choices=_c([("yes", _l("Yes")), ("no", _l("No")), ("unknown", _l("Not saying"))]), default="unknown")
     languages = MultiCheckboxField(
-        _l("Languages your staff offer care in"), choices=_c(vocab.LANGUAGES.choices()),
+        _l("Languages your staff offer care in"), choices=_c(vocab_words.lazy_choices(vocab.LANGUAGES)),
         description=_l("Only languages a patient can be seen in without an interpreter. Tick English too if you "
                        "offer it: nothing is assumed."))
     interpreter_services = BooleanField(_l("We offer interpreter services (e.g. phone interpreters, ASL)"))
     interpreter_languages = MultiCheckboxField(_l("Languages our interpreter services cover"),
-                                               choices=_c(vocab.LANGUAGES.choices()))
+                                               choices=_c(vocab_words.lazy_choices(vocab.LANGUAGES)))
     # Insurance and prices
     sliding_scale = BooleanField(_l("Sliding scale"))
     financing = BooleanField(_l("Financing or payment plans"))
@@ -110,8 +110,8 @@ class ListingForm(FlaskForm):
     # Safety and hours
     npi = StringField(_l("NPI number"), render_kw={"inputmode": "numeric", "maxlength": 10},
                       description=_l("The clinic's or prescriber's 10-digit National Provider Identifier."))
-    prescriber_types = MultiCheckboxField(_l("Prescribers"), choices=_c(vocab.PRESCRIBER_TYPES.choices()))
-    therapist_licenses = MultiCheckboxField(_l("Therapist licences"), choices=_c(vocab.THERAPIST_LICENSES.choices()))
+    prescriber_types = MultiCheckboxField(_l("Prescribers"), choices=_c(vocab_words.lazy_choices(vocab.PRESCRIBER_TYPES)))
+    therapist_licenses = MultiCheckboxField(_l("Therapist licences"), choices=_c(vocab_words.lazy_choices(vocab.THERAPIST_LICENSES)))
     rems_certified = BooleanField(_l("REMS-certified for Spravato (esketamine)"))
     vital_signs_monitoring = BooleanField(_l("Vital signs are monitored during treatment"))
     medical_screening = BooleanField(_l("Medical screening before treatment"))
@@ -150,7 +150,7 @@ class ListingForm(FlaskForm):
             })
         self.price_fields = []
         for service in vocab.SERVICES.slugs:
-            self.price_fields.append((service, vocab.SERVICES.label(service), self._extra(
+            self.price_fields.append((service, vocab_words.label(vocab.SERVICES, service), self._extra(
                 f"prices-{service}-min", IntegerField(_l("From $"), render_kw={"inputmode": "numeric", "min": 0})),
                 self._extra(f"prices-{service}-max", IntegerField(_l("To $"), render_kw={"inputmode": "numeric",
                                                                                          "min": 0}))))
@@ -160,13 +160,13 @@ class ListingForm(FlaskForm):
                 "index": i,
                 "plan_types_chosen": bool(row["plan_types"]),
                 "carrier": self._extra(f"insurance-{i}-carrier", LooseSelectField(
-                    _l("Carrier"), choices=_c(_blank("—") + vocab.CARRIERS.choices()))),
+                    _l("Carrier"), choices=_c(_blank("—") + vocab_words.lazy_choices(vocab.CARRIERS)))),
                 "service": self._extra(f"insurance-{i}-service", LooseSelectField(
-                    _l("Service"), choices=_c(_blank("—") + vocab.SERVICES.choices()))),
+                    _l("Service"), choices=_c(_blank("—") + vocab_words.lazy_choices(vocab.SERVICES)))),
                 "network": self._extra(f"insurance-{i}-network", LooseSelectField(
-                    _l("Network"), choices=_c(_blank("—") + vocab.NETWORKS.choices()))),
+                    _l("Network"), choices=_c(_blank("—") + vocab_words.lazy_choices(vocab.NETWORKS)))),
                 "plan_types": self._extra(f"insurance-{i}-plan_types", MultiCheckboxField(
-                    _l("Plan types"), choices=_c(vocab.PLAN_TYPES.choices()))),
+                    _l("Plan types"), choices=_c(vocab_words.lazy_choices(vocab.PLAN_TYPES)))),
             })
         self.section_errors: dict[str, list[str]] = {}
 
@@ -199,7 +199,7 @@ class ListingForm(FlaskForm):
         name = name or ""
         if name.startswith("prices-"):
             service = name.removeprefix("prices-")
-            return _("Price for %(service)s", service=vocab.SERVICES.label(service)) if service in vocab.SERVICES \
+            return _("Price for %(service)s", service=vocab_words.label(vocab.SERVICES, service)) if service in vocab.SERVICES \
                 else str(SECTION_LABELS["prices"])
         if name in SECTION_LABELS:
             return str(SECTION_LABELS[name])
@@ -326,7 +326,7 @@ def apply_row_action(submitted: dict[str, Any], action: str) -> str | None:
 # --- the review step --------------------------------------------------------------------------------
 
 def _labels(vocabulary, slugs) -> str:
-    return ", ".join(vocabulary.label(s) if s in vocabulary else s for s in slugs)
+    return ", ".join(vocab_words.label(vocabulary, s) if s in vocabulary else s for s in slugs)
 
 
 def _price(row: Mapping[str, Any]) -> str:
@@ -351,7 +351,7 @@ def review_sections(form: ListingForm, values: Mapping[str, Any]) -> list[tuple[
                                     " ".join(p for p in (values["state"], values["zip"]) if p)) if p)
     hours = [f"{DAY_LABELS[r['day']] if r['day'] in DAY_LABELS else r['day']} {r['opens']}–{r['closes']}"
              for r in values["hours"] if r["opens"] or r["closes"]]
-    prices = [f"{vocab.SERVICES.label(r['service'])}: {_price(r)}" for r in values["prices"]
+    prices = [f"{vocab_words.label(vocab.SERVICES, r['service'])}: {_price(r)}" for r in values["prices"]
               if r["min_usd"] or r["max_usd"]]
     insurance = [insurance_line(r) for r in values["insurance"] if r["carrier"] or r["network"]]
     care = [
@@ -359,7 +359,7 @@ def review_sections(form: ListingForm, values: Mapping[str, Any]) -> list[tuple[
         (label("settings"), slugs("settings")),
         *([(_("At-home states"), slugs("at_home_states"))] if "at-home" in values["settings"] else []),
         (_("Conditions"), slugs("conditions")),
-        (label("therapy"), vocab.THERAPY.label(values["therapy"]) if values["therapy"] in vocab.THERAPY
+        (label("therapy"), vocab_words.label(vocab.THERAPY, values["therapy"]) if values["therapy"] in vocab.THERAPY
          else values["therapy"] or "—"),
         (label("therapy_extras"), slugs("therapy_extras")),
         (_("Evaluation"), _("Offered") if values["offers_evaluation"] else _("Not offered")),
@@ -394,7 +394,7 @@ def listing_vocab(key: str) -> vocab.Vocabulary:
 
 def insurance_line(row: Mapping[str, Any]) -> str:
     def one(vocabulary, slug):
-        return vocabulary.label(slug) if slug in vocabulary else (slug or "—")
+        return vocab_words.label(vocabulary, slug) if slug in vocabulary else (slug or "—")
 
     line = " · ".join((one(vocab.CARRIERS, row["carrier"]), one(vocab.SERVICES, row["service"]),
                        one(vocab.NETWORKS, row["network"])))
@@ -464,6 +464,6 @@ class ConfirmClaimForm(FlaskForm):
 
 
 class ReportForm(FlaskForm):
-    reason = LooseRadioField(_l("What is wrong?"), choices=_c(REPORT_REASONS.choices()))
+    reason = LooseRadioField(_l("What is wrong?"), choices=_c(vocab_words.lazy_choices(REPORT_REASONS)))
     note = TextAreaField(_l("Anything else? (optional)"), render_kw={"maxlength": 2000, "rows": 3},
                          description=_l("Please don't include health information about yourself."))

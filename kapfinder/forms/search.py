@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Form, SelectField, SelectMultipleField, StringField
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import vocab
+from .. import vocab, vocab_words
 from ..search.criteria import DEFAULT_RADIUS, RADIUS_RANGE
 
 #: Radii the form offers, in miles; the parameter itself takes any whole number from 1 to 500.
@@ -66,15 +66,15 @@ class SearchForm(Form):
         if radius.isdigit() and 1 <= int(radius) <= MAX_RADIUS and int(radius) not in radii:
             radii = sorted(radii + [int(radius)])
         self.radius.choices = [(str(r), _l("within %(miles)s miles", miles=r)) for r in radii]
-        self.method.choices = vocab.METHODS.choices()
-        self.insurance.choices = _any(_l("Any, or paying myself")) + vocab.CARRIERS.choices()
-        self.plan_type.choices = _any(_l("Any plan type")) + vocab.PLAN_TYPES.choices()
-        self.service.choices = _any(_l("Any service")) + vocab.SERVICES.choices()
-        self.condition.choices = vocab.CONDITIONS.choices()
-        self.language.choices = vocab.LANGUAGES.choices()
-        self.setting.choices = _any(_l("In the clinic or at home")) + vocab.SETTINGS.choices()
+        self.method.choices = vocab_words.lazy_choices(vocab.METHODS)
+        self.insurance.choices = _any(_l("Any, or paying myself")) + vocab_words.lazy_choices(vocab.CARRIERS)
+        self.plan_type.choices = _any(_l("Any plan type")) + vocab_words.lazy_choices(vocab.PLAN_TYPES)
+        self.service.choices = _any(_l("Any service")) + vocab_words.lazy_choices(vocab.SERVICES)
+        self.condition.choices = vocab_words.lazy_choices(vocab.CONDITIONS)
+        self.language.choices = vocab_words.lazy_choices(vocab.LANGUAGES)
+        self.setting.choices = _any(_l("In the clinic or at home")) + vocab_words.lazy_choices(vocab.SETTINGS)
         self.accepting.choices = [("1", _l("Only clinics accepting new patients"))]
-        self.sort.choices = vocab.SORTS.choices()
+        self.sort.choices = vocab_words.lazy_choices(vocab.SORTS)
 
     #: Fields shown on the home page, in order; the results page adds ``sort``.
     HOME_FIELDS = ("location", "radius", "method", "insurance", "plan_type", "service", "condition",

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
-from .. import listings
+from .. import language, listings, vocab_words
 from ..accounts import InvalidToken
 from ..auth import confirmed_required, external_url, log_event
 from ..errors import Conflict, InvalidParameter, NotFound
@@ -123,8 +123,9 @@ def report(slug: str):
     if clinic.owner_id is not None:
         owner = _session().get(User, clinic.owner_id)
         if owner is not None and owner.active:
-            _mail(owner.email, "community/mail/report_owner.txt",
-                  _("A problem was reported on your listing %(name)s", name=clinic.name),
-                  clinic=clinic, reason=listings.REPORT_REASONS.label(form.reason.data), note=form.note.data or "",
-                  link=external_url("owner.listing", clinic_id=clinic.id))
+            with language.speaking():  # to the owner, in English, whatever the reporter reads
+                _mail(owner.email, "community/mail/report_owner.txt",
+                      _("A problem was reported on your listing %(name)s", name=clinic.name),
+                      clinic=clinic, reason=vocab_words.label(listings.REPORT_REASONS, form.reason.data),
+                      note=form.note.data or "", link=external_url("owner.listing", clinic_id=clinic.id))
     return render_template("community/report_sent.html", clinic=clinic)

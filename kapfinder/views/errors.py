@@ -1,7 +1,7 @@
 """Error pages: JSON under /api/v1 and /hsds (every status, 500 included), friendly HTML elsewhere."""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, SecurityError
@@ -37,6 +37,7 @@ def error_page(status: int, message: str, template: str = "errors/error.html"):
     Host outside ``TRUSTED_HOSTS``, whose request Flask never binds to the URL map."""
     if request_ctx.url_adapter is None:
         template = "errors/plain.html"
+    g.kapfinder_error_page = True  # language.py: no hreflang, and the switch goes to the home page
     return render_template(template, status=status, message=message), status
 
 

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from .. import vocab
+from .. import vocab, vocab_words
 from ..carrier_notes import all_notes, notes_for
 from ..forms.insurance import (CARRIER_PARAMETERS, LOOKUP_PARAMETERS, CarrierClinicsForm,
                                InsuranceLookupForm)
@@ -37,9 +37,9 @@ def lookup():
         return render_template("insurance/lookup.html", **context, location_prompt=results.location_prompt())
     page = outcome.page
     criteria = page.criteria
-    label = vocab.CARRIERS.label(criteria.insurance)
+    label = vocab_words.label(vocab.CARRIERS, criteria.insurance)
     if criteria.plan_type:
-        label = _("%(carrier)s %(plan_type)s", carrier=label, plan_type=vocab.PLAN_TYPES.label(criteria.plan_type))
+        label = _("%(carrier)s %(plan_type)s", carrier=label, plan_type=vocab_words.label(vocab.PLAN_TYPES, criteria.plan_type))
     context.update(results.page_context(page, results.linker(here)), plan_label=label,
                    title=_("Clinics that take %(plan)s", plan=label))
     return render_template("insurance/lookup.html", **context)
@@ -53,10 +53,10 @@ def carrier(carrier: str):
     args = _picked(CARRIER_PARAMETERS)
     form = CarrierClinicsForm(results.display_args(args.items(multi=True)))
     here = url_for("insurance.carrier", carrier=carrier)
-    context = {"form": form, "carrier": carrier, "carrier_label": vocab.CARRIERS.label(carrier),
+    context = {"form": form, "carrier": carrier, "carrier_label": vocab_words.label(vocab.CARRIERS, carrier),
                "notes": notes_for(carrier), "page": None, "general_errors": [], "location_choices": [],
                "location_suggestions": [], "action": here, "title": _("%(carrier)s: what it usually covers for KAP",
-                                          carrier=vocab.CARRIERS.label(carrier))}
+                                          carrier=vocab_words.label(vocab.CARRIERS, carrier))}
     # Without a place the page shows the notes alone; a plan type or a page number asked for
     # clinics, so then the place is a form error.
     sent = any((args.get(name) or "").strip() for name in ("plan_type", "page"))
@@ -79,5 +79,5 @@ def _picked(names) -> MultiDict:
 
 def _carrier_links() -> list[dict]:
     notes = all_notes()
-    return [{"slug": slug, "label": vocab.CARRIERS.label(slug), "href": url_for("insurance.carrier", carrier=slug),
+    return [{"slug": slug, "label": vocab_words.label(vocab.CARRIERS, slug), "href": url_for("insurance.carrier", carrier=slug),
              "as_of": notes[slug].as_of if slug in notes else None} for slug in vocab.CARRIERS.slugs]

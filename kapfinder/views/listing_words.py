@@ -8,7 +8,7 @@ from datetime import date, datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import listings, vocab
+from .. import listings, vocab, vocab_words
 
 FIELD_LABELS = {
     "name": _l("name"), "description": _l("description"), "street": _l("street address"), "city": _l("city"),
@@ -34,7 +34,7 @@ def field_label(key: str) -> str:
 
 
 def report_reason(slug: str) -> str:
-    return listings.REPORT_REASONS.label(slug) if slug in listings.REPORT_REASONS else slug
+    return vocab_words.label(listings.REPORT_REASONS, slug) if slug in listings.REPORT_REASONS else slug
 
 
 def listing_value(value, field: str = "") -> str:
@@ -45,17 +45,17 @@ def listing_value(value, field: str = "") -> str:
         return _("yes") if value else _("no")
     if field in listings.LIST_FIELDS and isinstance(value, list):
         vocabulary = listings.LIST_FIELDS[field]
-        return ", ".join(vocabulary.label(v) if v in vocabulary else str(v) for v in value)
+        return ", ".join(vocab_words.label(vocabulary, v) if v in vocabulary else str(v) for v in value)
     if field == "therapy" and value in vocab.THERAPY:
-        return vocab.THERAPY.label(value)
+        return vocab_words.label(vocab.THERAPY, value)
     if field == "insurance" and isinstance(value, list):
         return "; ".join(
-            f"{vocab.CARRIERS.label(r['carrier'])} · {vocab.SERVICES.label(r['service'])} · "
-            f"{vocab.NETWORKS.label(r['network'])}"
-            + (f" ({', '.join(vocab.PLAN_TYPES.label(p) for p in r['plan_types'])})" if r.get("plan_types") else "")
+            f"{vocab_words.label(vocab.CARRIERS, r['carrier'])} · {vocab_words.label(vocab.SERVICES, r['service'])} · "
+            f"{vocab_words.label(vocab.NETWORKS, r['network'])}"
+            + (f" ({', '.join(vocab_words.label(vocab.PLAN_TYPES, p) for p in r['plan_types'])})" if r.get("plan_types") else "")
             for r in value)
     if field == "prices" and isinstance(value, list):
-        return "; ".join(f"{vocab.SERVICES.label(r['service'])}: ${r['min_usd']}–${r['max_usd']}" for r in value)
+        return "; ".join(f"{vocab_words.label(vocab.SERVICES, r['service'])}: ${r['min_usd']}–${r['max_usd']}" for r in value)
     if field == "hours" and isinstance(value, list):
         return "; ".join(f"{r['day']} {r['opens']}–{r['closes']}" for r in value)
     if isinstance(value, (datetime, date)):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import listings
+from .. import language, listings
 from ..auth import external_url, log_event, moderator_required
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..extensions import db
@@ -99,9 +100,10 @@ def _decide(clinic_id: str, action, *, outcome: str, mail: tuple[str, str] | Non
     clinic = _session().get(Clinic, clinic_id)
     if mail is not None:
         recipient = obj.user_id if isinstance(obj, Claim) else clinic.owner_id
-        mail_user(recipient, mail[0], mail[1], clinic=clinic, reason=reason,
-                  link=external_url("owner.listing", clinic_id=clinic.id),
-                  public_link=external_url("directory.clinic", slug=clinic.slug) if clinic.slug else None)
+        with language.speaking():  # the owner's mail is in English, whatever the moderator reads
+            mail_user(recipient, mail[0], str(mail[1]), clinic=clinic, reason=reason,
+                      link=external_url("owner.listing", clinic_id=clinic.id),
+                      public_link=external_url("directory.clinic", slug=clinic.slug) if clinic.slug else None)
     flash(_("Done."))
     return redirect(url_for("moderate.queue"))
 
@@ -111,7 +113,7 @@ def approve_listing(clinic_id: str):
     return _decide(clinic_id, lambda version: listings.approve_listing(
                        _session(), clinic_id, current_user.id, expected_version=version),
                    outcome="listing_approved", versioned="listing",
-                   mail=("moderate/mail/listing_approved.txt", _("Your listing is published")))
+                   mail=("moderate/mail/listing_approved.txt", _l("Your listing is published")))
 
 
 @bp.post("/listings/<clinic_id>/reject")
@@ -119,7 +121,7 @@ def reject_listing(clinic_id: str):
     return _decide(clinic_id, lambda reason, version: listings.reject_listing(
                        _session(), clinic_id, current_user.id, reason, expected_version=version),
                    outcome="listing_rejected", needs_reason=True, versioned="listing",
-                   mail=("moderate/mail/listing_rejected.txt", _("Your listing was not published")))
+                   mail=("moderate/mail/listing_rejected.txt", _l("Your listing was not published")))
 
 
 def _clinic_of(model: type[ListingRevision | Claim | ProblemReport], object_id: int, kind: str) -> str:
@@ -136,7 +138,7 @@ def approve_revision(revision_id: int):
                    lambda version: listings.approve_revision(_session(), revision_id, current_user.id,
                                                              expected_version=version),
                    outcome="revision_approved", versioned="revision",
-                   mail=("moderate/mail/revision_approved.txt", _("Your changes are published")))
+                   mail=("moderate/mail/revision_approved.txt", _l("Your changes are published")))
 
 
 @bp.post("/revisions/<int:revision_id>/reject")
@@ -145,14 +147,14 @@ def reject_revision(revision_id: int):
                    lambda reason, version: listings.reject_revision(_session(), revision_id, current_user.id, reason,
                                                                     expected_version=version),
                    outcome="revision_rejected", needs_reason=True, versioned="revision",
-                   mail=("moderate/mail/revision_rejected.txt", _("Your changes were not published")))
+                   mail=("moderate/mail/revision_rejected.txt", _l("Your changes were not published")))
 
 
 @bp.post("/claims/<int:claim_id>/approve")
 def approve_claim(claim_id: int):
     return _decide(_clinic_of(Claim, claim_id, "claim"),
                    lambda: listings.approve_claim(_session(), claim_id, current_user.id),
-                   outcome="claim_approved", mail=("moderate/mail/claim_approved.txt", _("Your claim was approved")))
+                   outcome="claim_approved", mail=("moderate/mail/claim_approved.txt", _l("Your claim was approved")))
 
 
 @bp.post("/claims/<int:claim_id>/reject")
@@ -160,7 +162,7 @@ def reject_claim(claim_id: int):
     return _decide(_clinic_of(Claim, claim_id, "claim"),
                    lambda reason: listings.reject_claim(_session(), claim_id, current_user.id, reason),
                    outcome="claim_rejected", needs_reason=True,
-                   mail=("moderate/mail/claim_rejected.txt", _("Your claim was not approved")))
+                   mail=("moderate/mail/claim_rejected.txt", _l("Your claim was not approved")))
 
 
 @bp.post("/reports/<int:report_id>/resolve")

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
 
-from .. import vocab
+from .. import vocab, vocab_words
 from ..errors import InvalidParameter, KapfinderError
 from ..extensions import db
 from ..messages import error_message
@@ -175,21 +175,21 @@ def filter_chips(criteria: SearchCriteria, link: Link, fixed: Iterable[str] = ()
         chips.append({"label": label, "href": link(replace(criteria, page=1, **changes))})
 
     for method in criteria.methods:
-        chip(vocab.METHODS.label(method), methods=tuple(m for m in criteria.methods if m != method))
+        chip(vocab_words.label(vocab.METHODS, method), methods=tuple(m for m in criteria.methods if m != method))
     if criteria.insurance and "insurance" not in fixed:
-        chip(_("Insurance: %(carrier)s", carrier=vocab.CARRIERS.label(criteria.insurance)),
+        chip(_("Insurance: %(carrier)s", carrier=vocab_words.label(vocab.CARRIERS, criteria.insurance)),
              insurance=None, plan_type=None, service=None)
     if criteria.plan_type:
-        chip(_("Plan type: %(plan_type)s", plan_type=vocab.PLAN_TYPES.label(criteria.plan_type)), plan_type=None)
+        chip(_("Plan type: %(plan_type)s", plan_type=vocab_words.label(vocab.PLAN_TYPES, criteria.plan_type)), plan_type=None)
     if criteria.service:
-        chip(_("Covered service: %(service)s", service=vocab.SERVICES.label(criteria.service)), service=None)
+        chip(_("Covered service: %(service)s", service=vocab_words.label(vocab.SERVICES, criteria.service)), service=None)
     for condition in criteria.conditions:
-        chip(vocab.CONDITIONS.label(condition), conditions=tuple(x for x in criteria.conditions if x != condition))
+        chip(vocab_words.label(vocab.CONDITIONS, condition), conditions=tuple(x for x in criteria.conditions if x != condition))
     for language in criteria.languages:
-        chip(_("Language: %(language)s", language=vocab.LANGUAGES.label(language)),
+        chip(_("Language: %(language)s", language=vocab_words.label(vocab.LANGUAGES, language)),
              languages=tuple(x for x in criteria.languages if x != language))
     if criteria.setting:
-        chip(vocab.SETTINGS.label(criteria.setting), setting=None)
+        chip(vocab_words.label(vocab.SETTINGS, criteria.setting), setting=None)
     if criteria.accepting:
         chip(_("Accepting new patients"), accepting=False)
     return chips

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Iterable
 
+from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import vocab
+from .. import vocab, vocab_words
 from ..models import STALE_AFTER
 
 SERVICE_LABELS = {
@@ -73,9 +74,9 @@ def carrier_label(carrier: str | None, plan_type: str | None = None, plan_types=
     """'Aetna PPO' for a requested plan type; 'Aetna (PPO, POS plans)' for a row's own plan types."""
     if not carrier:
         return _("your plan")
-    name = vocab.CARRIERS.label(carrier) if carrier in vocab.CARRIERS else carrier
+    name = vocab_words.label(vocab.CARRIERS, carrier) if carrier in vocab.CARRIERS else carrier
     if plan_type and plan_type in vocab.PLAN_TYPES:
-        return _("%(carrier)s %(plan_type)s", carrier=name, plan_type=vocab.PLAN_TYPES.label(plan_type))
+        return _("%(carrier)s %(plan_type)s", carrier=name, plan_type=vocab_words.label(vocab.PLAN_TYPES, plan_type))
     if plan_types:
         return _("%(carrier)s (%(plan_types)s plans)", carrier=name, plan_types=plan_types_label(plan_types))
     return name
@@ -84,7 +85,7 @@ def carrier_label(carrier: str | None, plan_type: str | None = None, plan_types=
 def plan_types_label(plan_types) -> str:
     if not plan_types:
         return _("all plan types")
-    return ", ".join(vocab.PLAN_TYPES.label(p) for p in plan_types if p in vocab.PLAN_TYPES)
+    return ", ".join(vocab_words.label(vocab.PLAN_TYPES, p) for p in plan_types if p in vocab.PLAN_TYPES)
 
 
 def network_label(network: str | None) -> str:
@@ -96,8 +97,8 @@ def price_text(min_usd: int | None, max_usd: int | None) -> str:
     if min_usd is None and max_usd is None:
         return _("price not listed")
     if min_usd is None or max_usd is None or min_usd == max_usd:
-        return _("$%(amount)s", amount=f"{(min_usd if min_usd is not None else max_usd):,}")
-    return _("$%(low)s–$%(high)s", low=f"{min_usd:,}", high=f"{max_usd:,}")
+        return _("$%(amount)s", amount=format_number(min_usd if min_usd is not None else max_usd))
+    return _("$%(low)s–$%(high)s", low=format_number(min_usd), high=format_number(max_usd))
 
 
 def payment_label(slug: str) -> str:

@@ -24,12 +24,14 @@ GLUE = {
     "kapfinder.cli": "the `flask` commands",
     "kapfinder.extensions": "the Flask extension objects",
     "kapfinder.forms": "WTForms classes",
+    "kapfinder.language": "the language of a request (?lang=, Accept-Language), links that keep it",
     "kapfinder.messages": "error messages translated through Flask-Babel",
     "kapfinder.migrating": "Flask-Migrate, loaded on demand",
     "kapfinder.serving": "proxies, body limits, caches and JSON on the app; gunicorn's logger",
     "kapfinder.templating": "what templates may call",
     "kapfinder.throttle": "rate limits on the sign-in forms",
     "kapfinder.views": "the blueprints and what their pages share",
+    "kapfinder.vocab_words": "vocabulary labels and descriptions translated through Flask-Babel at render time",
     "kapfinder.web": "headers, request log, CORS and links on every response",
 }
 #: Imports a core module may make from a Flask package, with the reason.

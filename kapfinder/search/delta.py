@@ -16,6 +16,7 @@ registry builds a new base in the background while ``Patched`` keeps answering.
 """
 from __future__ import annotations
 
+import bisect
 import copy
 import uuid
 import weakref
@@ -54,7 +55,9 @@ class _BaseAids:
         self.by_rank[base.rank] = np.arange(base.n, dtype=np.int32)
         confirmed = base.confirmed if base.confirmed is not None else np.full(base.n, _NO_TIME, dtype=np.int64)
         self.newest_first = _newest_first(confirmed)[self.by_rank]  # sorted
-        self.names: dict[str, str] = {}  # names of base clinics read so far (valid while not changed)
+        self.names: dict[str, str] = {}  # names of base clinics, as they were at the base's generation
+        self.groups: dict[int, tuple[list[tuple[str, str]], list[int]]] = {}  # ``_tie_group``
+        self.states: dict[str, tuple[list[tuple[str, str]], np.ndarray, np.ndarray]] = {}  # ``_state_list``
 
     def positions(self, base: Snapshot, ids: list[str]) -> np.ndarray:
         """Positions of those ``ids`` the base holds."""
@@ -265,7 +268,8 @@ def patch(conn: Connection, base: Snapshot, token: Token, changed: frozenset[str
 
 
 def _base_names(conn: Connection, base: Snapshot, aids: _BaseAids, positions: np.ndarray) -> list[str]:
-    """Names of unchanged base clinics, read once per base."""
+    """Names of unchanged base clinics, read once per base: a name read while its clinic was
+    unchanged is its name at the base's generation, whatever happens to the clinic later."""
     ids = base.id_at(positions)
     missing = [cid for cid in ids if cid not in aids.names]
     if missing:
@@ -273,11 +277,30 @@ def _base_names(conn: Connection, base: Snapshot, aids: _BaseAids, positions: np
     return [aids.names.get(cid, "") for cid in ids]
 
 
+def _tie_group(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray,
+               lo: int, hi: int) -> tuple[list[tuple[str, str]], list[int]]:
+    """The base clinics of ranks [lo, hi) (one confirmation time) as (name key, id) and rank, in
+    rank order, which is key order. Built once per base, of the clinics unchanged then (their keys
+    are the base's); clinics changed later stay in it, harmlessly: the keys are still in order."""
+    group = aids.groups.get(lo)
+    if group is None:
+        ranks = np.arange(lo, hi)
+        positions = aids.by_rank[ranks]
+        kept = ~hidden[positions]
+        ranks, positions = ranks[kept], positions[kept]
+        names = _base_names(conn, base, aids, positions)
+        group = aids.groups[lo] = ([(name_key(n), cid) for n, cid in zip(names, base.id_at(positions))],
+                                   ranks.tolist())
+    return group
+
+
 def _place(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray, delta: Snapshot,
            delta_ids: list[str], delta_names: dict[str, str]) -> np.ndarray:
     """Each delta clinic's rank among the base's, as a float between two base ranks: after every
     unchanged base clinic whose tie-break key is smaller, before every one whose key is larger;
-    delta clinics between the same two base ranks keep the delta's own order."""
+    delta clinics between the same two base ranks keep the delta's own order (the delta is ranked
+    by the same key). The slot depends only on the base and the clinic's key, so two delta
+    clinics are never placed out of order."""
     if not delta.n:
         return np.empty(0, dtype=np.float64)
     confirmed = delta.confirmed if delta.confirmed is not None else np.full(delta.n, _NO_TIME, dtype=np.int64)
@@ -286,19 +309,25 @@ def _place(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray
     hi = np.searchsorted(aids.newest_first, keys, side="right")
     slots = lo.astype(np.int64)
     for j in np.flatnonzero(hi > lo).tolist():  # confirmation times the base shares: names decide
-        ranks = np.arange(lo[j], hi[j])
-        positions = aids.by_rank[ranks]
-        kept = ~hidden[positions]
-        ranks, positions = ranks[kept], positions[kept]
-        if not len(ranks):
-            continue
-        names = _base_names(conn, base, aids, positions)
-        ids = base.id_at(positions)
-        mine = (name_key(delta_names.get(delta_ids[j], "")), delta_ids[j])
-        smaller = [r for r, name, cid in zip(ranks.tolist(), names, ids) if (name_key(name), cid) < mine]
+        group_keys, group_ranks = _tie_group(conn, base, aids, hidden, int(lo[j]), int(hi[j]))
+        smaller = bisect.bisect_left(group_keys, (name_key(delta_names.get(delta_ids[j], "")), delta_ids[j]))
         if smaller:
-            slots[j] = max(int(slots[j]), smaller[-1] + 1)
+            slots[j] = max(int(slots[j]), group_ranks[smaller - 1] + 1)
     return slots - 1 + (delta.rank.astype(np.float64) + 1) / (delta.n + 1)
+
+
+def _state_list(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray,
+                state: str) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
+    """The base's at-home programmes serving ``state`` as (name key, id), positions and confirmation
+    times, in (name, id) order; built once per base, like ``_tie_group``."""
+    cached = aids.states.get(state)
+    if cached is None:
+        pos, confirmed = base.at_home.get(state, (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)))
+        kept = ~hidden[pos] if len(pos) else np.empty(0, dtype=bool)
+        pos, confirmed = pos[kept].astype(np.int64), confirmed[kept]
+        names = _base_names(conn, base, aids, pos)
+        cached = aids.states[state] = ([(name_key(n), cid) for n, cid in zip(names, base.id_at(pos))], pos, confirmed)
+    return cached
 
 
 def _merge_at_home(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray, delta: Snapshot,
@@ -306,17 +335,16 @@ def _merge_at_home(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np
     """Per state the delta serves: base and delta programmes in one (name, id) order, as positions
     of the patched index, with their confirmation times."""
     out = {}
-    nb = base.n
     for state, (d_pos, d_confirmed) in delta.at_home.items():
-        b_pos, b_confirmed = base.at_home.get(state, (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)))
-        kept = ~hidden[b_pos] if len(b_pos) else np.empty(0, dtype=bool)
-        b_pos, b_confirmed = b_pos[kept].astype(np.int64), b_confirmed[kept]
-        b_ids = base.id_at(b_pos)
-        entries = [((name_key(name), cid), p, c) for name, cid, p, c in
-                   zip(_base_names(conn, base, aids, b_pos), b_ids, b_pos.tolist(), b_confirmed.tolist())]
-        entries += [((name_key(delta_names.get(delta_ids[p], "")), delta_ids[p]), nb + p, c)
-                    for p, c in zip(d_pos.tolist(), d_confirmed.tolist())]
-        entries.sort(key=lambda e: e[0])
-        out[state] = (np.array([e[1] for e in entries], dtype=np.int64),
-                      np.array([e[2] for e in entries], dtype=np.int64))
+        keys, b_pos, b_confirmed = _state_list(conn, base, aids, hidden, state)
+        d_keys = [(name_key(delta_names.get(delta_ids[p], "")), delta_ids[p]) for p in d_pos.tolist()]
+        at = np.array([bisect.bisect_left(keys, k) for k in d_keys], dtype=np.int64)
+        # Base entry i sorts as (i, 1); a delta entry before base entry ``at`` as (at, 0), in delta order.
+        major = np.r_[np.arange(len(b_pos)), at]
+        minor = np.r_[np.ones(len(b_pos), dtype=np.int64), np.zeros(len(d_keys), dtype=np.int64)]
+        order = np.lexsort((np.arange(len(major)), minor, major))
+        positions = np.r_[b_pos, d_pos.astype(np.int64) + base.n][order]
+        confirmed = np.r_[b_confirmed, d_confirmed][order]
+        keep = (positions >= base.n) | ~hidden[np.minimum(positions, base.n - 1)] if base.n else positions >= 0
+        out[state] = (positions[keep], confirmed[keep])
     return out

@@ -7,7 +7,8 @@ one transaction with the token, so the two agree. ``Patched`` answers like a ``S
 with those clinics hidden, and the delta (their current rows, the published ones) searched beside
 it, merged into one order. It is exact: the delta's clinics are placed among the base's by the
 same tie-break key the build ranks by (confirmation time, newest first; name; id), and at-home
-programmes by (name, id); names are read only where confirmation times tie.
+programmes by (name, id); base names are read only where a bisection probes them (a few per
+changed clinic, kept for the base's lifetime).
 
 A rebuild marker (a bulk load, a TRUNCATE, a statement over ``MANY`` clinics), a generation older
 than ``search_state.change_floor`` (the log keeps the last 10,000) or a new epoch (a restore) cannot
@@ -16,7 +17,6 @@ registry builds a new base in the background while ``Patched`` keeps answering.
 """
 from __future__ import annotations
 
-import bisect
 import copy
 import uuid
 import weakref
@@ -56,8 +56,6 @@ class _BaseAids:
         confirmed = base.confirmed if base.confirmed is not None else np.full(base.n, _NO_TIME, dtype=np.int64)
         self.newest_first = _newest_first(confirmed)[self.by_rank]  # sorted
         self.names: dict[str, str] = {}  # names of base clinics, as they were at the base's generation
-        self.groups: dict[int, tuple[list[tuple[str, str]], list[int]]] = {}  # ``_tie_group``
-        self.states: dict[str, tuple[list[tuple[str, str]], np.ndarray, np.ndarray]] = {}  # ``_state_list``
 
     def positions(self, base: Snapshot, ids: list[str]) -> np.ndarray:
         """Positions of those ``ids`` the base holds."""
@@ -267,31 +265,27 @@ def patch(conn: Connection, base: Snapshot, token: Token, changed: frozenset[str
     return Patched(token, base, masked, delta, changed, delta_rank, at_home)
 
 
-def _base_names(conn: Connection, base: Snapshot, aids: _BaseAids, positions: np.ndarray) -> list[str]:
-    """Names of unchanged base clinics, read once per base: a name read while its clinic was
-    unchanged is its name at the base's generation, whatever happens to the clinic later."""
-    ids = base.id_at(positions)
-    missing = [cid for cid in ids if cid not in aids.names]
-    if missing:
-        aids.names.update(_names(conn, missing))
-    return [aids.names.get(cid, "") for cid in ids]
+def _name_key_at(conn: Connection, base: Snapshot, aids: _BaseAids, position: int) -> tuple[str, str]:
+    """(name key, id) of an unchanged base clinic. Names are read one at a time, when a bisection
+    probes them, and kept: a name read while its clinic was unchanged is its name at the base's
+    generation, whatever happens to the clinic later."""
+    cid = base.id_at(np.array([position]))[0]
+    name = aids.names.get(cid)
+    if name is None:
+        name = aids.names[cid] = conn.execute(text("SELECT name FROM clinic WHERE id = :id"), {"id": cid}).scalar() or ""
+    return name_key(name), cid
 
 
-def _tie_group(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray,
-               lo: int, hi: int) -> tuple[list[tuple[str, str]], list[int]]:
-    """The base clinics of ranks [lo, hi) (one confirmation time) as (name key, id) and rank, in
-    rank order, which is key order. Built once per base, of the clinics unchanged then (their keys
-    are the base's); clinics changed later stay in it, harmlessly: the keys are still in order."""
-    group = aids.groups.get(lo)
-    if group is None:
-        ranks = np.arange(lo, hi)
-        positions = aids.by_rank[ranks]
-        kept = ~hidden[positions]
-        ranks, positions = ranks[kept], positions[kept]
-        names = _base_names(conn, base, aids, positions)
-        group = aids.groups[lo] = ([(name_key(n), cid) for n, cid in zip(names, base.id_at(positions))],
-                                   ranks.tolist())
-    return group
+def _bisect(conn: Connection, base: Snapshot, aids: _BaseAids, positions: np.ndarray, key: tuple[str, str]) -> int:
+    """How many of ``positions`` (unchanged base clinics in (name key, id) order) sort before ``key``."""
+    lo, hi = 0, len(positions)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _name_key_at(conn, base, aids, int(positions[mid])) < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _place(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray, delta: Snapshot,
@@ -299,8 +293,8 @@ def _place(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray
     """Each delta clinic's rank among the base's, as a float between two base ranks: after every
     unchanged base clinic whose tie-break key is smaller, before every one whose key is larger;
     delta clinics between the same two base ranks keep the delta's own order (the delta is ranked
-    by the same key). The slot depends only on the base and the clinic's key, so two delta
-    clinics are never placed out of order."""
+    by the same key, and within one patch every slot is computed over the same unchanged clinics,
+    so two delta clinics are never placed out of order)."""
     if not delta.n:
         return np.empty(0, dtype=np.float64)
     confirmed = delta.confirmed if delta.confirmed is not None else np.full(delta.n, _NO_TIME, dtype=np.int64)
@@ -309,25 +303,14 @@ def _place(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray
     hi = np.searchsorted(aids.newest_first, keys, side="right")
     slots = lo.astype(np.int64)
     for j in np.flatnonzero(hi > lo).tolist():  # confirmation times the base shares: names decide
-        group_keys, group_ranks = _tie_group(conn, base, aids, hidden, int(lo[j]), int(hi[j]))
-        smaller = bisect.bisect_left(group_keys, (name_key(delta_names.get(delta_ids[j], "")), delta_ids[j]))
+        ranks = np.arange(lo[j], hi[j])
+        positions = aids.by_rank[ranks]
+        kept = ~hidden[positions]
+        ranks, positions = ranks[kept], positions[kept]  # in rank order, which is key order
+        smaller = _bisect(conn, base, aids, positions, (name_key(delta_names.get(delta_ids[j], "")), delta_ids[j]))
         if smaller:
-            slots[j] = max(int(slots[j]), group_ranks[smaller - 1] + 1)
+            slots[j] = max(int(slots[j]), int(ranks[smaller - 1]) + 1)
     return slots - 1 + (delta.rank.astype(np.float64) + 1) / (delta.n + 1)
-
-
-def _state_list(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray,
-                state: str) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """The base's at-home programmes serving ``state`` as (name key, id), positions and confirmation
-    times, in (name, id) order; built once per base, like ``_tie_group``."""
-    cached = aids.states.get(state)
-    if cached is None:
-        pos, confirmed = base.at_home.get(state, (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)))
-        kept = ~hidden[pos] if len(pos) else np.empty(0, dtype=bool)
-        pos, confirmed = pos[kept].astype(np.int64), confirmed[kept]
-        names = _base_names(conn, base, aids, pos)
-        cached = aids.states[state] = ([(name_key(n), cid) for n, cid in zip(names, base.id_at(pos))], pos, confirmed)
-    return cached
 
 
 def _merge_at_home(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray, delta: Snapshot,
@@ -336,15 +319,14 @@ def _merge_at_home(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np
     of the patched index, with their confirmation times."""
     out = {}
     for state, (d_pos, d_confirmed) in delta.at_home.items():
-        keys, b_pos, b_confirmed = _state_list(conn, base, aids, hidden, state)
-        d_keys = [(name_key(delta_names.get(delta_ids[p], "")), delta_ids[p]) for p in d_pos.tolist()]
-        at = np.array([bisect.bisect_left(keys, k) for k in d_keys], dtype=np.int64)
+        b_pos, b_confirmed = base.at_home.get(state, (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)))
+        kept = ~hidden[b_pos] if len(b_pos) else np.empty(0, dtype=bool)
+        b_pos, b_confirmed = b_pos[kept].astype(np.int64), b_confirmed[kept]
+        at = np.array([_bisect(conn, base, aids, b_pos, (name_key(delta_names.get(delta_ids[p], "")), delta_ids[p]))
+                       for p in d_pos.tolist()], dtype=np.int64)
         # Base entry i sorts as (i, 1); a delta entry before base entry ``at`` as (at, 0), in delta order.
         major = np.r_[np.arange(len(b_pos)), at]
-        minor = np.r_[np.ones(len(b_pos), dtype=np.int64), np.zeros(len(d_keys), dtype=np.int64)]
+        minor = np.r_[np.ones(len(b_pos), dtype=np.int64), np.zeros(len(at), dtype=np.int64)]
         order = np.lexsort((np.arange(len(major)), minor, major))
-        positions = np.r_[b_pos, d_pos.astype(np.int64) + base.n][order]
-        confirmed = np.r_[b_confirmed, d_confirmed][order]
-        keep = (positions >= base.n) | ~hidden[np.minimum(positions, base.n - 1)] if base.n else positions >= 0
-        out[state] = (positions[keep], confirmed[keep])
+        out[state] = (np.r_[b_pos, d_pos.astype(np.int64) + base.n][order], np.r_[b_confirmed, d_confirmed][order])
     return out

@@ -147,6 +147,8 @@ def measure(url: str, mix: list[dict], now, seconds: float) -> dict:
         "p50_ms_with_writes": round(_percentile([t1 - t0 for t0, t1, _g, _i in busy], 50) * 1000, 3),
         "p99_ms_quiet": round(p99_quiet, 3), "p99_ms_with_writes": round(p99_busy, 3),
         "p99_ratio": round(p99_busy / p99_quiet, 3) if p99_quiet else None,
+        "max_ms_quiet": round(max((t1 - t0 for t0, t1, _g, _i in quiet), default=0) * 1000, 1),
+        "max_ms_with_writes": round(max((t1 - t0 for t0, t1, _g, _i in busy), default=0) * 1000, 1),
         "index_share_with_writes": round(sum(ix for *_x, ix in busy) / max(1, len(busy)), 4),
         "lag_ms_p50": round(_percentile(lags, 50) * 1000, 1) if lags else None,
         "lag_ms_max": round(max(lags) * 1000, 1) if lags else None,

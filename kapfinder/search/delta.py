@@ -7,7 +7,8 @@ one transaction with the token, so the two agree. ``Patched`` answers like a ``S
 with those clinics hidden, and the delta (their current rows, the published ones) searched beside
 it, merged into one order. It is exact: the delta's clinics are placed among the base's by the
 same tie-break key the build ranks by (confirmation time, newest first; name; id), and at-home
-programmes by (name, id); names are read only where confirmation times tie.
+programmes by (name, id); base names are read only where a bisection probes them (a few per
+changed clinic, kept for the base's lifetime).
 
 A rebuild marker (a bulk load, a TRUNCATE, a statement over ``MANY`` clinics), a generation older
 than ``search_state.change_floor`` (the log keeps the last 10,000) or a new epoch (a restore) cannot
@@ -54,7 +55,7 @@ class _BaseAids:
         self.by_rank[base.rank] = np.arange(base.n, dtype=np.int32)
         confirmed = base.confirmed if base.confirmed is not None else np.full(base.n, _NO_TIME, dtype=np.int64)
         self.newest_first = _newest_first(confirmed)[self.by_rank]  # sorted
-        self.names: dict[str, str] = {}  # names of base clinics read so far (valid while not changed)
+        self.names: dict[str, str] = {}  # names of base clinics, as they were at the base's generation
 
     def positions(self, base: Snapshot, ids: list[str]) -> np.ndarray:
         """Positions of those ``ids`` the base holds."""
@@ -264,20 +265,36 @@ def patch(conn: Connection, base: Snapshot, token: Token, changed: frozenset[str
     return Patched(token, base, masked, delta, changed, delta_rank, at_home)
 
 
-def _base_names(conn: Connection, base: Snapshot, aids: _BaseAids, positions: np.ndarray) -> list[str]:
-    """Names of unchanged base clinics, read once per base."""
-    ids = base.id_at(positions)
-    missing = [cid for cid in ids if cid not in aids.names]
-    if missing:
-        aids.names.update(_names(conn, missing))
-    return [aids.names.get(cid, "") for cid in ids]
+def _name_key_at(conn: Connection, base: Snapshot, aids: _BaseAids, position: int) -> tuple[str, str]:
+    """(name key, id) of an unchanged base clinic. Names are read one at a time, when a bisection
+    probes them, and kept: a name read while its clinic was unchanged is its name at the base's
+    generation, whatever happens to the clinic later."""
+    cid = base.id_at(np.array([position]))[0]
+    name = aids.names.get(cid)
+    if name is None:
+        name = aids.names[cid] = conn.execute(text("SELECT name FROM clinic WHERE id = :id"), {"id": cid}).scalar() or ""
+    return name_key(name), cid
+
+
+def _bisect(conn: Connection, base: Snapshot, aids: _BaseAids, positions: np.ndarray, key: tuple[str, str]) -> int:
+    """How many of ``positions`` (unchanged base clinics in (name key, id) order) sort before ``key``."""
+    lo, hi = 0, len(positions)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _name_key_at(conn, base, aids, int(positions[mid])) < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _place(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray, delta: Snapshot,
            delta_ids: list[str], delta_names: dict[str, str]) -> np.ndarray:
     """Each delta clinic's rank among the base's, as a float between two base ranks: after every
     unchanged base clinic whose tie-break key is smaller, before every one whose key is larger;
-    delta clinics between the same two base ranks keep the delta's own order."""
+    delta clinics between the same two base ranks keep the delta's own order (the delta is ranked
+    by the same key, and within one patch every slot is computed over the same unchanged clinics,
+    so two delta clinics are never placed out of order)."""
     if not delta.n:
         return np.empty(0, dtype=np.float64)
     confirmed = delta.confirmed if delta.confirmed is not None else np.full(delta.n, _NO_TIME, dtype=np.int64)
@@ -289,15 +306,10 @@ def _place(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np.ndarray
         ranks = np.arange(lo[j], hi[j])
         positions = aids.by_rank[ranks]
         kept = ~hidden[positions]
-        ranks, positions = ranks[kept], positions[kept]
-        if not len(ranks):
-            continue
-        names = _base_names(conn, base, aids, positions)
-        ids = base.id_at(positions)
-        mine = (name_key(delta_names.get(delta_ids[j], "")), delta_ids[j])
-        smaller = [r for r, name, cid in zip(ranks.tolist(), names, ids) if (name_key(name), cid) < mine]
+        ranks, positions = ranks[kept], positions[kept]  # in rank order, which is key order
+        smaller = _bisect(conn, base, aids, positions, (name_key(delta_names.get(delta_ids[j], "")), delta_ids[j]))
         if smaller:
-            slots[j] = max(int(slots[j]), smaller[-1] + 1)
+            slots[j] = max(int(slots[j]), int(ranks[smaller - 1]) + 1)
     return slots - 1 + (delta.rank.astype(np.float64) + 1) / (delta.n + 1)
 
 
@@ -306,17 +318,15 @@ def _merge_at_home(conn: Connection, base: Snapshot, aids: _BaseAids, hidden: np
     """Per state the delta serves: base and delta programmes in one (name, id) order, as positions
     of the patched index, with their confirmation times."""
     out = {}
-    nb = base.n
     for state, (d_pos, d_confirmed) in delta.at_home.items():
         b_pos, b_confirmed = base.at_home.get(state, (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)))
         kept = ~hidden[b_pos] if len(b_pos) else np.empty(0, dtype=bool)
         b_pos, b_confirmed = b_pos[kept].astype(np.int64), b_confirmed[kept]
-        b_ids = base.id_at(b_pos)
-        entries = [((name_key(name), cid), p, c) for name, cid, p, c in
-                   zip(_base_names(conn, base, aids, b_pos), b_ids, b_pos.tolist(), b_confirmed.tolist())]
-        entries += [((name_key(delta_names.get(delta_ids[p], "")), delta_ids[p]), nb + p, c)
-                    for p, c in zip(d_pos.tolist(), d_confirmed.tolist())]
-        entries.sort(key=lambda e: e[0])
-        out[state] = (np.array([e[1] for e in entries], dtype=np.int64),
-                      np.array([e[2] for e in entries], dtype=np.int64))
+        at = np.array([_bisect(conn, base, aids, b_pos, (name_key(delta_names.get(delta_ids[p], "")), delta_ids[p]))
+                       for p in d_pos.tolist()], dtype=np.int64)
+        # Base entry i sorts as (i, 1); a delta entry before base entry ``at`` as (at, 0), in delta order.
+        major = np.r_[np.arange(len(b_pos)), at]
+        minor = np.r_[np.ones(len(b_pos), dtype=np.int64), np.zeros(len(at), dtype=np.int64)]
+        order = np.lexsort((np.arange(len(major)), minor, major))
+        out[state] = (np.r_[b_pos, d_pos.astype(np.int64) + base.n][order], np.r_[b_confirmed, d_confirmed][order])
     return out

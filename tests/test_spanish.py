@@ -85,6 +85,13 @@ def test_error_pages_and_bad_input_in_spanish(client, clinic):
     spanish_page(client, "/insurance?lang=es&insurance=nope", status=400)
 
 
+def test_a_state_search_names_the_state_in_spanish(client, make_clinic):
+    make_clinic(name="Manhattan KAP", slug="manhattan-kap", state="NY", city="New York", zip="10001",
+                lat=40.75, lon=-73.99)
+    html = spanish_page(client, "/search?location=New+York&lang=es")
+    assert "Nueva York" in text_of(html, tag="h1") and "New York ·" not in html
+
+
 def test_clinic_page_reads_in_spanish_with_es_us_dates_and_money(client, clinic):
     html = spanish_page(client, "/clinics/lakeside-austin?lang=es")
     main = text_of(html, tag="main")

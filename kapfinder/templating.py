@@ -107,6 +107,7 @@ GLOBALS: dict[str, Callable] = {
     "coverage_price": wording.price_text, "coverage_payment_label": wording.payment_label,
     "coverage_fact_stale": wording.fact_stale, "coverage_iso_date": iso_date,
     "vocab_service_slugs": service_slugs, "carrier_note_text": carrier_note_text,
+    "place_label": vocab_words.place,
 }
 
 

@@ -30,6 +30,16 @@ def description(vocabulary: Vocabulary, slug: str) -> str:
     return text(vocabulary.term(slug).description) if slug in vocabulary else ""
 
 
+def place(location: Any) -> str:
+    """A resolved search location as the reader names it: a state's name translated ("Nueva York"),
+    any other place as geo labels it ("Austin, TX", a ZIP code)."""
+    if location is None:
+        return ""
+    if getattr(location, "kind", None) == "state" and location.state in vocab.STATES:
+        return label(vocab.STATES, location.state)
+    return location.label
+
+
 def lazy_choices(vocabulary: Vocabulary) -> list[tuple[str, Any]]:
     """``(slug, label)`` pairs whose labels translate when shown (safe in a form class body)."""
     return [(t.slug, lazy_gettext(t.label)) for t in vocabulary.terms]

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from fixtures.accounts import mail_links, outbox_messages, post_form
+from fixtures.accounts import csrf_token, mail_links, outbox_messages, post_form
 from fixtures.pages import hrefs, tags, text_of
 from fixtures.spanish import english_leaks, visible_text
 from kapfinder import catalogues, vocab
@@ -85,6 +85,13 @@ def test_error_pages_and_bad_input_in_spanish(client, clinic):
     spanish_page(client, "/insurance?lang=es&insurance=nope", status=400)
 
 
+def test_a_state_search_names_the_state_in_spanish(client, make_clinic):
+    make_clinic(name="Manhattan KAP", slug="manhattan-kap", state="NY", city="New York", zip="10001",
+                lat=40.75, lon=-73.99)
+    html = spanish_page(client, "/search?location=New+York&lang=es")
+    assert "Nueva York" in text_of(html, tag="h1") and "New York ·" not in html
+
+
 def test_clinic_page_reads_in_spanish_with_es_us_dates_and_money(client, clinic):
     html = spanish_page(client, "/clinics/lakeside-austin?lang=es")
     main = text_of(html, tag="main")
@@ -108,6 +115,25 @@ def test_owner_pages_in_spanish(client, clinic, make_user, login, db_session):
     spanish_page(client, "/account/?lang=es")
     spanish_page(client, "/account/password?lang=es")
     spanish_page(client, f"/clinics/{clinic.slug}/claim?lang=es")
+    # A step posted with mistakes: every message beside its field, in Spanish.
+    path = "/owner/listings/new/basics?lang=es"
+    response = client.post(path, data={"csrf_token": csrf_token(client, path), "name": "", "phone": "abc",
+                                       "website": "ftp://example.com", "email": "no-at-sign", "action": "next"})
+    page = response.get_data(as_text=True)
+    assert response.status_code in (200, 400) and '<html lang="es">' in page
+    assert english_leaks(page) == []
+    assert 'class="field-error"' in page or "error-summary" in page
+    # The form posts back to a Spanish address, so the next step (a redirect built by url_for) is Spanish too.
+    actions = [a.get("action") or "" for _t, a in tags(page, "form") if a.get("method") == "post"]
+    owner_actions = [action for action in actions if action.startswith("/owner/")]
+    assert owner_actions and all("lang=es" in action for action in owner_actions), actions
+
+
+def test_moderator_pages_in_spanish(client, clinic, make_user, login):
+    moderator = make_user(email="mod@kapfinder.example", role="moderator")
+    login(client, moderator.email)
+    spanish_page(client, "/moderate/?lang=es")
+    spanish_page(client, f"/moderate/listings/{clinic.id}?lang=es")
 
 
 def test_a_spanish_browser_gets_spanish_without_asking(client, clinic):

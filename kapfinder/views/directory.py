@@ -14,7 +14,7 @@ from flask_babel import format_time, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import listings
+from .. import listings, vocab_words
 from ..extensions import db
 from ..forms.search import MAX_RADIUS, RADIUS_CHOICES, SearchForm
 from ..models import Clinic, utcnow
@@ -90,8 +90,8 @@ def _search_title(page) -> str:
     if loc is None:
         return _("All clinics")
     if loc.kind == "state":
-        return _("KAP clinics in %(place)s", place=loc.label)
-    return _("KAP clinics near %(place)s", place=loc.label)
+        return _("KAP clinics in %(place)s", place=vocab_words.place(loc))
+    return _("KAP clinics near %(place)s", place=vocab_words.place(loc))
 
 
 def _wider_radius(page, link: results.Link) -> dict | None:

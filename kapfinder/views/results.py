@@ -142,7 +142,7 @@ def page_context(page: SearchPage, link: Link, fixed: Iterable[str] = ()) -> dic
 def heading(page: SearchPage) -> str:
     """'6 clinics near New York, NY take Aetna for IV ketamine': the count, where, and what matched."""
     c, n, loc = page.criteria, page.total, page.location
-    place = loc.label if loc else None
+    place = vocab_words.place(loc) if loc else None
     if n == 0:
         subject = (_("No clinics in %(place)s", place=place) if loc and loc.kind == "state"
                    else _("No clinics near %(place)s", place=place) if loc else _("No clinics"))

@@ -77,10 +77,14 @@ bench: $(DEV_STAMP)
 # and descriptions, carrier notes) into messages.pot, merge it into each language's messages.po, then
 # check that every message has a reviewed (non-fuzzy) translation: an untranslated one fails make.
 # The .mo files are compiled when the app starts (kapfinder/catalogues.py) and never committed.
+# A run that finds nothing new changes no file (the creation date alone does not count).
+POT := kapfinder/translations/messages.pot
 messages: $(RUNTIME_STAMP)
 	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --project=kapfinder \
-	    --no-location --sort-output --add-comments=Translators: --ignore-dirs='.*' -o kapfinder/translations/messages.pot . >/dev/null
-	$(BIN)/pybabel update -i kapfinder/translations/messages.pot -d kapfinder/translations
+	    --no-location --sort-output --add-comments=Translators: --ignore-dirs='.*' -o $(POT).new . >/dev/null
+	@if diff -q <(grep -v '^"POT-Creation-Date' $(POT).new) <(grep -v '^"POT-Creation-Date' $(POT)) >/dev/null 2>&1; \
+	then rm $(POT).new; else mv $(POT).new $(POT); fi
+	$(BIN)/pybabel update -i $(POT) -d kapfinder/translations --ignore-pot-creation-date
 	$(PY) -m kapfinder.catalogues check
 
 # Rewrite both requirements files from what the venv holds now (runtime roots: .ci/pin_requirements.py).

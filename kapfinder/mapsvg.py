@@ -223,9 +223,10 @@ def _tiles(tile_url: str, left: float, top: float, scale: float, width: int, hei
 
 # --- what the pages hand in ----------------------------------------------------------------------
 
-def for_results(page: Any, tile_url: str | None = None) -> MapPicture | None:
+def for_results(page: Any, tile_url: str | None = None, centre_label: str | None = None) -> MapPicture | None:
     """The map of one results page (a ``search.SearchPage``): its clinics that have a place on the
-    map (at-home programmes matched by state have none), numbered as the list numbers them."""
+    map (at-home programmes matched by state have none), numbered as the list numbers them.
+    ``centre_label`` names the searched place in the reader's language (default: the location's label)."""
     if page is None or not page.hits or page.location is None:
         return None
     first = (page.page - 1) * page.per_page + 1
@@ -237,7 +238,7 @@ def for_results(page: Any, tile_url: str | None = None) -> MapPicture | None:
     location = page.location
     centre = (location.lat, location.lon) if location.has_point else None
     radius = page.criteria.radius if centre and location.kind != "state" else None
-    return draw(points, centre, centre_label=location.label, radius_mi=radius, tile_url=tile_url)
+    return draw(points, centre, centre_label=centre_label or location.label, radius_mi=radius, tile_url=tile_url)
 
 
 def for_clinic(clinic: Any, tile_url: str | None = None) -> MapPicture | None:

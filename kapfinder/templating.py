@@ -85,6 +85,12 @@ def service_slugs() -> tuple[str, ...]:
     return vocab.SERVICES.slugs
 
 
+def results_map_picture(page, tile_url: str | None = None):
+    """The results map, its searched place named in the reader's language (a state's name translated)."""
+    location = getattr(page, "location", None)
+    return mapsvg.for_results(page, tile_url, centre_label=vocab_words.place(location) if location else None)
+
+
 def carrier_note_text(note) -> str:
     """A carrier note's text through the translation catalogue (the notes are data, keyed by their English text)."""
     return note.translated(vocab_words.text)
@@ -100,7 +106,7 @@ TESTS: dict[str, Callable] = {"web_url": is_web_url}
 GLOBALS: dict[str, Callable] = {
     "link_to": link_to, "data_license": data_license,
     "self_pay_range": self_pay_range, "listed_carriers": listed_carriers,
-    "results_map_picture": mapsvg.for_results, "clinic_map_picture": mapsvg.for_clinic,
+    "results_map_picture": results_map_picture, "clinic_map_picture": mapsvg.for_clinic,
     # the coverage macros (templates/_macros/coverage.html)
     "coverage_service_label": wording.service_label, "coverage_carrier_label": wording.carrier_label,
     "coverage_plan_types_label": wording.plan_types_label, "coverage_network_label": wording.network_label,

@@ -90,6 +90,7 @@ def test_a_state_search_names_the_state_in_spanish(client, make_clinic):
                 lat=40.75, lon=-73.99)
     html = spanish_page(client, "/search?location=New+York&lang=es")
     assert "Nueva York" in text_of(html, tag="h1") and "New York ·" not in html
+    assert "en Nueva York, numeradas como en la lista" in visible_text(html)  # the map's text names it too
 
 
 def test_clinic_page_reads_in_spanish_with_es_us_dates_and_money(client, clinic):

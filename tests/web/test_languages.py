@@ -71,3 +71,12 @@ def test_the_clinic_page_lists_staff_languages_and_interpreter_services(get_page
     assert "As of" in section
     section = text_of(get_page("/clinics/neither-austin").get_data(as_text=True), cls="clinic-languages")
     assert "not listed (ask the clinic)" in section and "English" not in section
+
+
+def test_in_spanish_the_filter_chip_and_card_read_in_spanish(client, three):
+    response = client.get("/search", query_string={"location": "78701", "language": "es", "lang": "es"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Idioma: Español" in text_of(html, cls="search-summary")
+    assert "Idiomas: Inglés, Español" in card_text(html.encode(), "Clínica Esperanza")
+    assert "Intérpretes: Español, Lengua de señas americana (ASL)" in card_text(html.encode(), "Interpreters Welcome")

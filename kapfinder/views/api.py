@@ -39,10 +39,13 @@ RESPONSE_TTL_S = 60
 @bp.get("/clinics")
 def clinics():
     criteria = parse_criteria(request.args.to_dict(flat=False), api=True)
-    responses = current_app.extensions.get("kapfinder_response_cache")
+    # "Cache-Control: no-cache" (a client's or a benchmark's) asks for a fresh answer: the response
+    # cache is neither read nor written (compressing a page no one asked to keep costs as much as
+    # a fifth of the request).
+    fresh = "no-cache" in request.headers.get("Cache-Control", "")
+    responses = None if fresh else current_app.extensions.get("kapfinder_response_cache")
     key = search_cache_key(db.session, criteria) if responses is not None else None
-    # "Cache-Control: no-cache" (a client's or a benchmark's) asks for a fresh answer.
-    if key is not None and "no-cache" not in request.headers.get("Cache-Control", ""):
+    if key is not None:
         body = _cached_body(responses.get_bytes(key))
         if body is not None:
             return current_app.response_class(body, mimetype="application/json")

@@ -197,12 +197,36 @@ def warm_search_index(app: Flask) -> None:
 
     with app.app_context():
         try:
-            warm(db.engine)
+            snapshot = warm(db.engine)
+            if snapshot is not None:
+                _preload_summaries(db.session, snapshot)
         except Exception:  # a database that is not there yet: the first search builds it
             logging.getLogger(__name__).exception("search index: warm-up failed")
         finally:
+            db.session.remove()
             db.engine.dispose()
     _return_freed_memory()
+
+
+def _preload_summaries(session: Any, snapshot: Any) -> None:
+    """Every indexed clinic's pre-encoded API result (search.summaries), shared by the workers
+    copy-on-write like the index: their JSON searches then read no clinic rows."""
+    import time
+
+    import numpy as np
+
+    from .search.freshness import TOKEN_SQL, token_of
+    from .search.summaries import store_for
+
+    started = time.perf_counter()
+    store = store_for(snapshot)
+    ids = snapshot.id_at(np.arange(snapshot.n))
+    try:
+        done = store.preload(session, ids, TOKEN_SQL, fresh=lambda rows: token_of(rows) == snapshot.token)
+    finally:
+        session.rollback()
+    log.info("search index: %s API results pre-encoded in %.1f s%s", f"{len(store):,}",
+             time.perf_counter() - started, "" if done else " (the directory changed meanwhile: dropped)")
 
 
 def _return_freed_memory() -> None:

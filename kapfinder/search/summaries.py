@@ -89,9 +89,8 @@ def encode(card: Any) -> bytes:
     for run in runs:
         parts.append(orjson.dumps({k: static[k] for k in run}, option=_OPTIONS)[1:-1])
     facts = {"s": card.services,
-             "p": [[p.id, p.clinic_id, p.service, p.min_usd, p.max_usd, _iso(p.as_of)] for p in card.prices],
-             "i": [[r.id, r.clinic_id, r.carrier, r.service, r.network, r.plan_types_mask, _iso(r.as_of)]
-                   for r in card.insurance],
+             "p": [[p.service, p.min_usd, p.max_usd, _iso(p.as_of)] for p in card.prices],
+             "i": [[r.carrier, r.service, r.network, r.plan_types_mask, _iso(r.as_of)] for r in card.insurance],
              "o": [slug for slug in vocab.PAYMENT_OPTIONS.slugs if getattr(card, slug)]}
     parts.append(orjson.dumps(facts))
     return _compress(_SEP.join(parts))
@@ -105,14 +104,15 @@ def _micros(moment: datetime) -> int:
 
 
 class _CoverageFacts:
-    """What ``coverage_for`` reads of a clinic, from an entry's facts."""
+    """What ``coverage_for`` reads of a clinic, from an entry's facts (rows without their ids,
+    which it does not read)."""
 
     def __init__(self, facts: dict[str, Any]):
         self.services = facts["s"]
-        self.prices = [PriceRow(i, c, s, lo, hi, date.fromisoformat(a) if a else None)
-                       for i, c, s, lo, hi, a in facts["p"]]
-        self.insurance = [InsuranceRow(i, c, ca, s, n, m, date.fromisoformat(a) if a else None)
-                          for i, c, ca, s, n, m, a in facts["i"]]
+        self.prices = [PriceRow(None, None, s, lo, hi, date.fromisoformat(a) if a else None)
+                       for s, lo, hi, a in facts["p"]]
+        self.insurance = [InsuranceRow(None, None, ca, s, n, m, date.fromisoformat(a) if a else None)
+                          for ca, s, n, m, a in facts["i"]]
         self._options = set(facts["o"])
 
     def __getattr__(self, name: str) -> bool:

@@ -13,12 +13,13 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from . import vocab
+from .db import raw_fetchall
 from .errors import AmbiguousLocation, InvalidParameter, UnknownLocation
 from .models import GazetteerPlace, GazetteerZip
 
@@ -214,6 +215,20 @@ def lookup_zip(session: Session, zip5: str) -> GazetteerZip | None:
     return session.get(GazetteerZip, zip5)
 
 
+class _ZipRow(NamedTuple):
+    city: str
+    state: str
+    lat: float
+    lon: float
+
+
+def _zip_row(session: Session, zip5: str) -> _ZipRow | None:
+    """A ZIP's place and centroid, read straight through the driver (every ZIP search asks,
+    and the ORM's ``session.get`` costs several times the query)."""
+    rows = raw_fetchall(session, "SELECT city, state, lat, lon FROM gazetteer_zip WHERE zip IN {ids}", [zip5])
+    return _ZipRow(*rows[0]) if rows else None
+
+
 def _places(session: Session, key: str, state: str | None = None) -> list[GazetteerPlace]:
     stmt = select(GazetteerPlace).where(GazetteerPlace.name_key == key)
     if state:
@@ -279,7 +294,7 @@ def _resolve(session: Session, raw: str, field: str) -> ResolvedLocation:
     if not raw:
         raise InvalidParameter(field, "required")
     if m := ZIP_RE.match(raw):
-        row = lookup_zip(session, m.group(1))
+        row = _zip_row(session, m.group(1))
         if row is None:
             raise UnknownLocation(raw, field, suggestions=[])
         return ResolvedLocation(raw, _place_label(row.city, row.state), "zip", row.state, row.lat, row.lon)

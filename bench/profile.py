@@ -29,16 +29,23 @@ PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("the whole view (api.clinics)", ("clinics (kapfinder/views/api.py",)),
     ("criteria: parse and check", ("parse_criteria (",)),
-    ("response cache key / store", ("search_cache_key (", "set_bytes (", "get_bytes (", "compress")),
+    ("response cache: key, lookup, store", ("search_cache_key (", "set_bytes (", "get_bytes (")),
     ("location resolve (gazetteer)", ("resolve (kapfinder/search/plan.py",)),
     ("index: filter and rank", ("kapfinder/search/index.py",)),
-    ("cards: SQL and rows", ("load_then (", "load_cards", "raw_fetchall")),
+    ("SQL through the driver (token, ZIP, cards)", ("raw_fetchall",)),
+    ("cards: load and convert", ("kapfinder/search/cards.py",)),
+    ("pre-encoded results: open and join", ("kapfinder/search/summaries.py",)),
     ("page: hits and coverage", ("build_page (",)),
     ("serialize: result dicts", ("search_response (",)),
-    ("JSON encoding", ("dumps (", "jsonify (", "response (flask/json")),
+    ("JSON encoding (orjson via Flask)", ("dumps (kapfinder/serving.py",)),
     ("logging", ("logging/__init__.py",)),
+    ("SQLAlchemy pool: ping and rollback", ("do_ping (", "do_rollback (")),
     ("Flask request/response machinery", ("wsgi_app (flask/app.py",)),
-    ("gunicorn: read request / write reply", ("handle_request (gunicorn", "write (gunicorn", "sendall")),
+    ("gunicorn: write the reply", ("write (gunicorn/util.py",)),
+]
+#: C code with no Python frame of its own, counted by the line it runs on.
+LEAVES: list[tuple[str, str]] = [
+    ("zlib.compress of the reply for the response cache (view's own line)", "clinics (kapfinder/views/api.py:55)"),
 ]
 
 
@@ -52,6 +59,9 @@ def summarize(collapsed: Path, top: int = 25) -> str:
     out = [f"{total} samples"]
     for part, needles in PARTS:
         n = sum(c for frames, c in stacks if any(needle in f for f in frames for needle in needles))
+        out.append(f"  {n / total:6.1%}  {part}")
+    for part, leaf in LEAVES:
+        n = sum(c for frames, c in stacks if frames[-1] == leaf)
         out.append(f"  {n / total:6.1%}  {part}")
     leaves: collections.Counter[str] = collections.Counter()
     for frames, c in stacks:
@@ -67,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--label", default="", help="a suffix for the output file (e.g. before, after)")
+    parser.add_argument("--summarize", type=Path, help="only print the summary of a recorded file")
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
     import run
 
     built = run.ensure_database(args.engine, args.clinics, False)

@@ -22,6 +22,7 @@ import zlib
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import orjson
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,8 @@ _SEP = b"\x00"  # never in orjson's output (it escapes control characters)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Chunk of ids per preload query batch.
 PRELOAD_CHUNK = 2_000
+#: Entries a process keeps beyond the packed ones (~0.5 KB each).
+EXTRA_LIMIT = 20_000
 
 
 def _dictionary() -> bytes:
@@ -154,13 +157,33 @@ class Summary:
 
 
 class SummaryStore:
-    """The entries of one snapshot's clinics, by id; filled by ``preload`` or as searches read them."""
+    """The entries of one snapshot's clinics, by id.
+
+    ``preload`` packs them into one bytes object with a numpy array of offsets and one of sorted ids:
+    reading an entry then writes to no object of the store, so the pages gunicorn's master filled stay
+    shared by its workers (a dict of 100,000 bytes objects would be copied into every worker page by
+    page, as reading an object updates its reference count). Entries read after that (a snapshot
+    built later) are kept in a dict, up to ``EXTRA_LIMIT``.
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[str, bytes] = {}
+        self._keys = np.empty(0, dtype="S1")
+        self._offsets = np.zeros(1, dtype=np.int64)
+        self._blob = b""
+        self._extra: dict[str, bytes] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._keys) + len(self._extra)
+
+    def _packed(self, ids: list[str]) -> list[bytes | None]:
+        if not len(self._keys) or not ids:
+            return [None] * len(ids)
+        wanted = np.array([cid.encode() for cid in ids], dtype=self._keys.dtype)
+        at = np.minimum(np.searchsorted(self._keys, wanted), len(self._keys) - 1)
+        hit = self._keys[at] == wanted
+        starts, stops = self._offsets[at].tolist(), self._offsets[at + 1].tolist()
+        blob = self._blob
+        return [blob[start:stop] if ok else None for ok, start, stop in zip(hit.tolist(), starts, stops)]
 
     def load_then(self, session: Session, ids: Iterable[str], then: str,
                   fresh: Callable[[list], bool]) -> tuple[dict[str, Summary] | None, list]:
@@ -168,7 +191,10 @@ class SummaryStore:
         the round trip of ``then``), or (None, rows) when ``fresh`` says that the session does not
         see this store's state of the directory (then nothing read is kept)."""
         ids = list(ids)
-        found = {cid: self._entries.get(cid) for cid in ids}
+        found = dict(zip(ids, self._packed(ids)))
+        for cid, stored in found.items():
+            if stored is None:
+                found[cid] = self._extra.get(cid)
         missing = [cid for cid, stored in found.items() if stored is None]
         if missing:
             cards, rows = load_cards_then(session, missing, then)
@@ -177,19 +203,25 @@ class SummaryStore:
         if not fresh(rows):
             return None, rows
         for cid, card in cards.items():
-            found[cid] = self._entries[cid] = encode(card)
+            found[cid] = encode(card)
+            if len(self._extra) < EXTRA_LIMIT:
+                self._extra[cid] = found[cid]
         return {cid: Summary(stored) for cid, stored in found.items() if stored is not None}, rows
 
     def preload(self, session: Session, ids: list[str], then: str, fresh: Callable[[list], bool]) -> bool:
-        """Read and keep the entries of ``ids``; False (and nothing kept) if the directory moved on."""
+        """Read and pack the entries of ``ids``; False (and nothing kept) if the directory moved on."""
+        entries: list[tuple[bytes, bytes]] = []
         for i in range(0, len(ids), PRELOAD_CHUNK):
-            chunk = [cid for cid in ids[i:i + PRELOAD_CHUNK] if cid not in self._entries]
-            cards, rows = load_cards_then(session, chunk, then)
+            cards, rows = load_cards_then(session, ids[i:i + PRELOAD_CHUNK], then)
             if not fresh(rows):
-                self._entries.clear()
                 return False
-            for cid, card in cards.items():
-                self._entries[cid] = encode(card)
+            entries += [(cid.encode(), encode(card)) for cid, card in cards.items()]
+        entries.sort()
+        width = max((len(k) for k, _e in entries), default=1)
+        self._keys = np.array([k for k, _e in entries], dtype=f"S{width}")
+        self._offsets = np.concatenate([[0], np.cumsum([len(e) for _k, e in entries], dtype=np.int64)])
+        self._blob = b"".join(e for _k, e in entries)
+        self._extra = {}
         return True
 
 

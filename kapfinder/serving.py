@@ -216,8 +216,12 @@ def _preload_summaries(session: Any, snapshot: Any) -> None:
     import numpy as np
 
     from .search.freshness import TOKEN_SQL, token_of
-    from .search.summaries import store_for
+    from .search.summaries import PRELOAD_LIMIT, store_for
 
+    if snapshot.n > PRELOAD_LIMIT:
+        log.info("search index: %s clinics, over %s: API results are encoded as searches read them",
+                 f"{snapshot.n:,}", f"{PRELOAD_LIMIT:,}")
+        return
     started = time.perf_counter()
     store = store_for(snapshot)
     ids = snapshot.id_at(np.arange(snapshot.n))

@@ -41,6 +41,9 @@ _SEP = b"\x00"  # never in orjson's output (it escapes control characters)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Chunk of ids per preload query batch.
 PRELOAD_CHUNK = 2_000
+#: gunicorn's master packs every clinic's entry up to this many clinics (~0.5 KB each, shared by
+#: the workers); a larger directory fills the entries as searches read them (``EXTRA_LIMIT``).
+PRELOAD_LIMIT = 300_000
 #: Entries a process keeps beyond the packed ones (~0.5 KB each).
 EXTRA_LIMIT = 20_000
 

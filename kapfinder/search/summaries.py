@@ -227,6 +227,14 @@ class SummaryStore:
         self._extra = {}
         return True
 
+    def packed(self) -> tuple[np.ndarray, np.ndarray, bytes]:
+        """What ``preload`` packed, to hand to another process (``unpack``)."""
+        return self._keys, self._offsets, self._blob
+
+    def unpack(self, packed: tuple[np.ndarray, np.ndarray, bytes]) -> None:
+        self._keys, self._offsets, self._blob = packed
+        self._extra = {}
+
 
 _STORES: weakref.WeakKeyDictionary[Any, SummaryStore] = weakref.WeakKeyDictionary()
 _STORES_LOCK = threading.Lock()

@@ -6,17 +6,17 @@ Serves the app as production does (`gunicorn -c gunicorn.conf.py app:app`, worke
 on a loopback port against the benchmark database (bench/run.py builds and caches it), and measures
 with wrk, 2 threads x 32 connections, in one run:
 
-1. /healthz (the stack's own limit: routing, headers, log line, one `SELECT 1`);
+1. /healthz (the stack's own limit: routing, headers, log line, one `SELECT 1`) and
 2. the headline: /api/v1/clinics with "Cache-Control: no-cache" over 20,000 distinct queries
    (ZIP centroids, radii 10-250 mi, a third with a method, a third with a carrier), every request
-   searched afresh, as real traffic of many ZIPs x radii x filters mostly is;
+   searched afresh, as real traffic of many ZIPs x radii x filters mostly is; the two alternate in
+   3 rounds of a third of --seconds each, so a neighbour's load on a shared machine weighs on both
+   alike (each round's figure is reported, with the load average);
 3. beside it, labelled "cached": the same endpoint as served, over 200 queries repeated, which the
-   response cache answers after their first time;
-4. /healthz again: the ratios use the mean of both /healthz runs, and both are reported, so a
-   neighbour's load during the run shows as a gap between them. The load average is reported too.
+   response cache answers after their first time.
 
-The wrk threads start at opposite ends of the list, so no query repeats within a run shorter than
-20,000 requests per thread. Prints its own table when run alone; bench/run.py reports the same dict.
+Each wrk thread, and each round, starts at its own place in the list of queries, so no query is
+asked twice unless a thread makes more than 3,333 requests in a round. Prints its own table when run alone; bench/run.py reports the same dict.
 """
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ RADII = (10, 25, 50, 100, 250)
 DISTINCT = 20_000
 REPEATED = 200
 THREADS, CONNECTIONS = 2, 32
+ROUNDS = 3
 GOALS = {"sqlite": 0.5, "postgresql": 0.4, "postgres": 0.4}
 
 
@@ -99,7 +100,7 @@ def lua_script(path: Path, paths: list[str], headers: dict[str, str] | None) -> 
         "local counter = 0\n"
         "function setup(thread)\n  thread:set(\"tid\", counter)\n  counter = counter + 1\nend\n"
         "function init(args)\n"
-        f"  i = math.floor((tid or 0) * #paths / {THREADS})\nend\n"
+        f"  i = math.floor((tid or 0) * #paths / {THREADS}) + tonumber(args[1] or \"0\")\nend\n"
         "request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i], headers)\nend\n")
     return path
 
@@ -182,11 +183,15 @@ def served(url: str, extra_env: dict[str, str] | None = None) -> Iterator[tuple[
 
 # --- wrk ------------------------------------------------------------------------------------------------
 
-def wrk(url: str, seconds: float, script: Path | None = None) -> dict:
+def wrk(url: str, seconds: float, script: Path | None = None, start: int = 0) -> dict:
+    """One wrk run; ``start``: how far along the script's list each thread begins."""
     cmd = [WRK, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "--timeout", "10s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    cmd.append(url)
+    if script:
+        cmd += ["--", str(start)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = re.search(r"(\d+) requests in", out)
@@ -222,10 +227,15 @@ def measure(url: str, seconds: float, engine: str = "sqlite") -> dict:
             statuses = {get(base + p, timeout=30)[0] for p in scripts["paths"][:20]}
             load_before = os.getloadavg()
             wrk(base + "/healthz", 1)  # warm-up: no search load runs before /healthz is measured
-            healthz = wrk(base + "/healthz", seconds)
-            fresh = wrk(base + "/", seconds, scripts["no_cache"])
+            # /healthz and the no-cache search alternate in ROUNDS short runs, so a neighbour's
+            # load on this shared machine weighs on both alike.
+            segment = max(2, round(seconds / ROUNDS))
+            healthz_runs, fresh_runs = [], []
+            for n in range(ROUNDS):  # each round starts further along: no query is asked twice
+                healthz_runs.append(wrk(base + "/healthz", segment))
+                fresh_runs.append(wrk(base + "/", segment, scripts["no_cache"],
+                                      start=n * len(scripts["paths"]) // (THREADS * ROUNDS)))
             cached = wrk(base + "/", seconds, scripts["cached"])
-            healthz_after = wrk(base + "/healthz", seconds)
             load_after = os.getloadavg()
             workers = worker_pids(proc.pid)
             rss = [memory_mb(pid, "Rss") for pid in workers]
@@ -234,9 +244,8 @@ def measure(url: str, seconds: float, engine: str = "sqlite") -> dict:
             command = " ".join(cmd[:-1]).replace(str(VENV_BIN) + "/", "") + " app:app"
     except RuntimeError as exc:
         return {"skipped": str(exc)}
-    rates = [r["rps"] for r in (healthz, healthz_after) if r["rps"]]
-    healthz_rps = sum(rates) / len(rates) if rates else None
-
+    healthz, fresh = _combined(healthz_runs), _combined(fresh_runs)
+    healthz_rps = healthz["rps"]
     def ratio(result: dict) -> float | None:
         return round(result["rps"] / healthz_rps, 3) if result["rps"] is not None and healthz_rps else None
 
@@ -244,10 +253,24 @@ def measure(url: str, seconds: float, engine: str = "sqlite") -> dict:
             "distinct_queries": len(scripts["paths"]), "repeated_queries": REPEATED,
             "api_sample_statuses": sorted(statuses), "load_average": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in load_after],
-            "healthz": healthz, "healthz_after": healthz_after, "healthz_rps": round(healthz_rps or 0, 1),
+            "rounds": ROUNDS, "segment_seconds": segment,
+            "healthz": healthz, "healthz_rps": round(healthz_rps or 0, 1),
             "api_no_cache": fresh, "api": cached,
             "ratio_no_cache": ratio(fresh), "ratio": ratio(cached), "goal_no_cache": GOALS.get(engine, 0.5),
             "worker_rss_mb": rss, "worker_pss_mb": pss, "master_rss_mb": master_rss}
+
+
+def _combined(runs: list[dict]) -> dict:
+    """Equal-length wrk runs as one: mean req/s, summed counts, the median p50 and the worst p99;
+    each run's req/s kept under ``rounds``."""
+    rates = [r["rps"] for r in runs if r["rps"] is not None]
+    p50 = sorted(r["latency_p50_ms"] for r in runs if "latency_p50_ms" in r)
+    p99 = [r["latency_p99_ms"] for r in runs if "latency_p99_ms" in r]
+    return {"rps": round(sum(rates) / len(rates), 1) if rates else None,
+            "requests": sum(r["requests"] or 0 for r in runs), "non_2xx": sum(r["non_2xx"] for r in runs),
+            "socket_errors": sum(r["socket_errors"] for r in runs),
+            **({"latency_p50_ms": p50[len(p50) // 2]} if p50 else {}),
+            **({"latency_p99_ms": max(p99)} if p99 else {}), "rounds": [r["rps"] for r in runs]}
 
 
 def _num(value, digits: int = 0) -> str:
@@ -261,12 +284,13 @@ def rows(http: dict) -> list[tuple[str, str, str, bool | None]]:
     fresh, cached = http["api_no_cache"], http["api"]
     goal = http.get("goal_no_cache", 0.5)
     out: list[tuple[str, str, str, bool | None]] = [
-        ("/healthz (before / after)", f"{_num(http['healthz']['rps'])} / {_num(http['healthz_after']['rps'])} req/s "
-         f"(load average {http['load_average'][0]:.2f})", "", None),
+        ("/healthz", f"{_num(http['healthz']['rps'])} req/s (rounds: "
+         f"{', '.join(_num(v) for v in http['healthz']['rounds'])}; load average {http['load_average'][0]:.2f})",
+         "", None),
         (f"API no-cache, {http['distinct_queries']:,} distinct",
          f"{_num(fresh['rps'])} req/s = {_num(http['ratio_no_cache'], 3)}x healthz "
-         f"(p50 {fresh.get('latency_p50_ms', '?')} ms, p99 {fresh.get('latency_p99_ms', '?')} ms, "
-         f"{fresh['non_2xx']} non-2xx, {fresh['socket_errors']} socket errors)",
+         f"(rounds: {', '.join(_num(v) for v in fresh['rounds'])}; p50 {fresh.get('latency_p50_ms', '?')} ms, "
+         f"p99 {fresh.get('latency_p99_ms', '?')} ms, {fresh['non_2xx']} non-2xx, {fresh['socket_errors']} socket errors)",
          f">= {goal}x", http["ratio_no_cache"] is not None and http["ratio_no_cache"] >= goal),
         (f"API cached ({http['repeated_queries']} repeated)",
          f"{_num(cached['rps'])} req/s = {_num(http['ratio'], 3)}x healthz "

@@ -123,6 +123,18 @@ def get(url: str, timeout: float = 5.0, headers: dict | None = None) -> tuple[in
         return exc.code, exc.read()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds these processes have used (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def worker_pids(master_pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True).stdout
     return [int(v) for v in out.split() if v.isdigit()]
@@ -237,10 +249,16 @@ def measure(url: str, seconds: float, engine: str = "sqlite") -> dict:
             # load on this shared machine weighs on both alike.
             segment = max(2, round(seconds / ROUNDS))
             healthz_runs, fresh_runs = [], []
+            pids = worker_pids(proc.pid)
+            cpu = {"healthz": 0.0, "api": 0.0}
             for n in range(ROUNDS):  # each round starts further along: no query is asked twice
+                before = cpu_seconds(pids)
                 healthz_runs.append(wrk(base + "/healthz", segment))
+                middle = cpu_seconds(pids)
                 fresh_runs.append(wrk(base + "/", segment, scripts["no_cache"],
                                       start=n * len(scripts["paths"]) // (THREADS * ROUNDS)))
+                cpu["healthz"] += middle - before
+                cpu["api"] += cpu_seconds(pids) - middle
             cached = wrk(base + "/", seconds, scripts["cached"])
             load_after = os.getloadavg()
             workers = worker_pids(proc.pid)
@@ -252,6 +270,12 @@ def measure(url: str, seconds: float, engine: str = "sqlite") -> dict:
         return {"skipped": str(exc)}
     healthz, fresh = _combined(healthz_runs), _combined(fresh_runs)
     healthz_rps = healthz["rps"]
+    # CPU the workers spent per request: far steadier than req/s on a shared machine, and its ratio
+    # is what req/s would give where the workers had the cores to themselves.
+    cpu_ms = {k: round(cpu[k] * 1000 / n, 3) if n else None
+              for k, n in (("healthz", healthz["requests"]), ("api", fresh["requests"]))}
+    cpu_ratio = round(cpu_ms["healthz"] / cpu_ms["api"], 3) if cpu_ms["healthz"] and cpu_ms["api"] else None
+
     def ratio(result: dict) -> float | None:
         return round(result["rps"] / healthz_rps, 3) if result["rps"] is not None and healthz_rps else None
 
@@ -262,6 +286,7 @@ def measure(url: str, seconds: float, engine: str = "sqlite") -> dict:
             "rounds": ROUNDS, "segment_seconds": segment,
             "healthz": healthz, "healthz_rps": round(healthz_rps or 0, 1),
             "api_no_cache": fresh, "api": cached,
+            "worker_cpu_ms_per_request": cpu_ms, "cpu_ratio_no_cache": cpu_ratio,
             "ratio_no_cache": ratio(fresh), "ratio": ratio(cached), "goal_no_cache": GOALS.get(engine, 0.5),
             "worker_rss_mb": rss, "worker_pss_mb": pss, "master_rss_mb": master_rss}
 
@@ -298,6 +323,9 @@ def rows(http: dict) -> list[tuple[str, str, str, bool | None]]:
          f"(rounds: {', '.join(_num(v) for v in fresh['rounds'])}; p50 {fresh.get('latency_p50_ms', '?')} ms, "
          f"p99 {fresh.get('latency_p99_ms', '?')} ms, {fresh['non_2xx']} non-2xx, {fresh['socket_errors']} socket errors)",
          f">= {goal}x", http["ratio_no_cache"] is not None and http["ratio_no_cache"] >= goal),
+        ("worker CPU per request, healthz / API no-cache",
+         f"{http['worker_cpu_ms_per_request']['healthz']} / {http['worker_cpu_ms_per_request']['api']} ms "
+         f"= {_num(http['cpu_ratio_no_cache'], 3)}x (the ratio with the cores to themselves)", "", None),
         (f"API cached ({http['repeated_queries']} repeated)",
          f"{_num(cached['rps'])} req/s = {_num(http['ratio'], 3)}x healthz "
          f"(p99 {cached.get('latency_p99_ms', '?')} ms, {cached['non_2xx']} non-2xx)", "", None),

@@ -9,10 +9,11 @@
    centroids, radii 10-250 mi, a third with a method filter, a third with an insurance carrier.
 3. Times a naive baseline on a subset of that mix: load every published clinic, geopy great_circle
    (radius 6371.0088 km) to each, filter, sort; and checks both give the same totals and first page.
-4. Serves the app with gunicorn on a loopback port and measures requests/s of
-   /api/v1/clinics?location=... (the same mix) against /healthz with wrk: as served (repeated
-   searches come from the response cache) and with "Cache-Control: no-cache" (every request
-   searched afresh), plus each worker's memory (resident, and its proportional share).
+4. bench/httpload.py: serves the app with gunicorn on a loopback port and measures requests/s of
+   /api/v1/clinics against /healthz with wrk 2x32: the headline is 20,000 distinct queries with
+   "Cache-Control: no-cache" (every request searched afresh), beside it 200 repeated queries as
+   served (answered from the response cache), plus each worker's memory (resident, and its
+   proportional share).
 
 The service is timed as the app calls it: with the gazetteer cache, after a warm-up that builds
 the search index, and with the objects made so far frozen out of the garbage collector, as
@@ -31,22 +32,15 @@ import math
 import os
 import platform
 import random
-import re
-import secrets
-import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import httpload  # noqa: E402  (bench/httpload.py: the gunicorn + wrk part)
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -54,8 +48,6 @@ from sqlalchemy.orm import Session  # noqa: E402
 BENCH = ROOT / "bench"
 CACHE = BENCH / "cache"
 RESULTS = BENCH / "results"
-VENV_BIN = ROOT / ".venv" / "bin"
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
 POSTGRES_URL = os.environ.get("KAPFINDER_BENCH_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/kapfinder_bench")
 SAMPLE_SEED = 1
@@ -315,130 +307,6 @@ def time_naive(session: Session, mix: list[dict], pages: list, service_times: li
             "same_answer": agree, "compared": len(picks), "disagreements": disagreements[:5]}
 
 
-# --- HTTP -----------------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 5.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def _worker_pids(master_pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True).stdout
-    return [int(v) for v in out.split() if v.isdigit()]
-
-
-def _memory_mb(pid: int, field: str) -> float | None:
-    """A field of /proc/PID/smaps_rollup in MB: Rss (every resident page, shared ones too) or Pss
-    (each shared page divided among the processes sharing it)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
-def _wrk(url: str, seconds: int, script: Path | None = None) -> dict:
-    cmd = [WRK, "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "--latency"]
-    if script:
-        cmd += ["-s", str(script)]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    lat: dict[str, float] = {}
-    for p in ("50%", "99%"):
-        m = re.search(rf"^\s+{re.escape(p)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if m:
-            factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-            lat[f"latency_p{p[:-1]}_ms"] = round(float(m.group(1)) * factor, 2)
-    return {"rps": float(rps.group(1)) if rps else None, "requests": int(total.group(1)) if total else None,
-            "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0, **lat}
-
-
-def measure_http(url: str, mix: list[dict], seconds: int) -> dict:
-    if not Path(WRK).exists():
-        return {"skipped": f"wrk not found at {WRK}"}
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "KAPFINDER_ENV": "production", "KAPFINDER_SECRET_KEY": secrets.token_urlsafe(48),
-           "KAPFINDER_DATABASE_URL": url, "KAPFINDER_BASE_URL": base, "PYTHONUNBUFFERED": "1"}
-    for name in ("KAPFINDER_READ_RATE_LIMIT", "KAPFINDER_TRUSTED_HOSTS", "FLASK_DEBUG"):
-        env.pop(name, None)
-    gunicorn = str(VENV_BIN / "gunicorn") if (VENV_BIN / "gunicorn").exists() else "gunicorn"
-    if (ROOT / "gunicorn.conf.py").exists():
-        # The production settings, except worker recycling: a worker restarting every 2,000
-        # requests would measure start-up time rather than serving.
-        cmd = [gunicorn, "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "--max-requests", "0", "app:app"]
-    else:
-        cmd = [gunicorn, "-w", "2", "-k", "gthread", "-b", f"127.0.0.1:{port}", "app:app"]
-    server_log = CACHE / "gunicorn.log"
-    with server_log.open("w") as log_file:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                return {"skipped": f"gunicorn exited with {proc.returncode}; see {server_log}"}
-            try:
-                if _get(base + "/healthz", timeout=2) == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                return {"skipped": f"gunicorn did not answer /healthz within 60 s; see {server_log}"}
-            time.sleep(0.3)
-
-        paths = [f"/api/v1/clinics?{urlencode(args, doseq=True)}" for args in mix[:200]]
-        statuses = {_get(base + p, timeout=30) for p in paths[:20]}
-        scripts = {}
-        for name, headers in (("api_mix", "nil"), ("api_mix_no_cache", '{["Cache-Control"] = "no-cache"}')):
-            scripts[name] = CACHE / f"{name}.lua"
-            scripts[name].write_text(
-                "local paths = {\n" + ",\n".join(json.dumps(p) for p in paths) + "\n}\n"
-                "local i = 0\n"
-                f"local headers = {headers}\n"
-                "request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i], headers)\nend\n")
-        # Warm-up: the sequential API calls above, and a second of /healthz. No API load runs
-        # before /healthz is measured, so no queued search slows it down.
-        _wrk(base + "/healthz", 1)
-        healthz = _wrk(base + "/healthz", seconds)
-        # As served (repeated searches answered from the response cache), then every request
-        # searched afresh ("Cache-Control: no-cache").
-        api = _wrk(base + "/", seconds, scripts["api_mix"])
-        fresh = _wrk(base + "/", seconds, scripts["api_mix_no_cache"])
-        workers = _worker_pids(proc.pid)
-        rss = [_memory_mb(pid, "Rss") for pid in workers]
-        pss = [_memory_mb(pid, "Pss") for pid in workers]
-        command = " ".join(cmd[:-1]).replace(str(VENV_BIN) + "/", "") + " app:app"
-        return {"command": command, "seconds": seconds, "connections": 16, "threads": 2,
-                "api_sample_statuses": sorted(statuses), "healthz": healthz, "api": api, "api_no_cache": fresh,
-                "ratio": round(api["rps"] / healthz["rps"], 3) if api["rps"] is not None and healthz["rps"] else None,
-                "ratio_no_cache": (round(fresh["rps"] / healthz["rps"], 3)
-                                   if fresh["rps"] is not None and healthz["rps"] else None),
-                "worker_rss_mb": rss, "worker_pss_mb": pss, "master_rss_mb": _memory_mb(proc.pid, "Rss")}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 # --- report ----------------------------------------------------------------------------------------------
 
 def _target(kind: str, clinics: int):
@@ -483,21 +351,10 @@ def report(results: dict) -> str:
 
         rows += [_row(*row) for row in writes.report_rows(results["writes"])]
     http = results["http"]
-    if "skipped" in http:
-        rows.append(_row("HTTP", http["skipped"], "", None))
-    else:
-        rows.append(_row("/healthz", f"{_num(http['healthz']['rps'])} req/s", "", None))
-        rows.append(_row("/api/v1/clinics (as served)", f"{_num(http['api']['rps'])} req/s "
-                         f"(p99 {http['api'].get('latency_p99_ms', float('nan'))} ms, "
-                         f"{http['api']['non_2xx']} non-2xx, {http['api']['socket_errors']} socket errors)", "", None))
-        rows.append(_row("api / healthz", _num(http["ratio"], 3), f">= {TARGETS['api_vs_healthz']}",
-                         http["ratio"] is not None and http["ratio"] >= TARGETS["api_vs_healthz"]))
-        fresh = http.get("api_no_cache") or {}
-        rows.append(_row("/api/v1/clinics, no-cache", f"{_num(fresh.get('rps'))} req/s "
-                         f"(p99 {fresh.get('latency_p99_ms', float('nan'))} ms, {fresh.get('non_2xx')} non-2xx; "
-                         f"{_num(http.get('ratio_no_cache'), 3)} of healthz)", "", None))
+    rows += [_row(metric, value, goal, met) for metric, value, goal, met in httpload.rows(http)]
+    if "skipped" not in http:
         rss = http["worker_rss_mb"]
-        rows.append(_row("gunicorn worker RSS", ", ".join(f"{v:.0f} MB" for v in rss) or "?",
+        rows.append(_row("gunicorn worker RSS", ", ".join(f"{v:.0f} MB" for v in rss if v) or "?",
                          f"< {TARGETS['worker_rss_mb']:.0f} MB", bool(rss) and max(rss) < TARGETS["worker_rss_mb"]))
         pss = http.get("worker_pss_mb") or []
         rows.append(_row("  of which its own share (PSS)", ", ".join(f"{v:.0f} MB" for v in pss if v) or "?",
@@ -551,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
 
     http: dict = {"skipped": "--no-http"}
     if not args.no_http:
-        log(f"serving with gunicorn and measuring with wrk ({http_seconds} s each)")
-        http = measure_http(built["url"], mix, http_seconds)
+        log(f"serving with gunicorn and measuring with wrk ({http_seconds} s each; bench/httpload.py)")
+        http = httpload.measure(built["url"], http_seconds, args.engine)
 
     results = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
+import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from . import vocab
+from .db import raw_fetchall
 from .errors import AmbiguousLocation, InvalidParameter, UnknownLocation
 from .models import GazetteerPlace, GazetteerZip
 
@@ -214,6 +217,56 @@ def lookup_zip(session: Session, zip5: str) -> GazetteerZip | None:
     return session.get(GazetteerZip, zip5)
 
 
+class _ZipRow(NamedTuple):
+    city: str
+    state: str
+    lat: float
+    lon: float
+
+
+class _ZipTable:
+    """Every ZIP's place and centroid, in memory (~1 MB for 41,000 ZIPs): the gazetteer only changes
+    with a migration, and a ZIP search then needs no query at all."""
+
+    def __init__(self, rows: list[tuple]):
+        rows = sorted(rows)
+        places: dict[tuple[str, str], int] = {}
+        self.zips = np.array([r[0] for r in rows], dtype="S5")
+        self.place = np.array([places.setdefault((r[1], r[2]), len(places)) for r in rows], dtype=np.int32)
+        self.lat = np.array([r[3] for r in rows], dtype=np.float64)
+        self.lon = np.array([r[4] for r in rows], dtype=np.float64)
+        self.places = ["\t".join(key) for key in places]
+
+    def get(self, zip5: str) -> _ZipRow | None:
+        key = zip5.encode()
+        i = int(np.searchsorted(self.zips, key))
+        if i >= len(self.zips) or self.zips[i] != key:
+            return None
+        city, state = self.places[int(self.place[i])].split("\t")
+        return _ZipRow(city, state, float(self.lat[i]), float(self.lon[i]))
+
+
+_ZIP_TABLES: dict[Any, _ZipTable] = {}
+_ZIP_TABLES_LOCK = threading.Lock()
+
+
+def _zip_row(session: Session, zip5: str) -> _ZipRow | None:
+    """A ZIP's place and centroid, from this process's copy of the ZIP table (read once per database)."""
+    url = session.get_bind().url
+    table = _ZIP_TABLES.get(url)
+    if table is None:
+        with _ZIP_TABLES_LOCK:
+            table = _ZIP_TABLES.get(url)
+            if table is None:
+                rows = raw_fetchall(session, "SELECT zip, city, state, lat, lon FROM gazetteer_zip")
+                if not rows:  # a database not loaded yet: ask it each time until it is
+                    found = raw_fetchall(session, "SELECT city, state, lat, lon FROM gazetteer_zip WHERE zip IN {ids}",
+                                         [zip5])
+                    return _ZipRow(*found[0]) if found else None
+                table = _ZIP_TABLES[url] = _ZipTable(rows)
+    return table.get(zip5)
+
+
 def _places(session: Session, key: str, state: str | None = None) -> list[GazetteerPlace]:
     stmt = select(GazetteerPlace).where(GazetteerPlace.name_key == key)
     if state:
@@ -279,7 +332,7 @@ def _resolve(session: Session, raw: str, field: str) -> ResolvedLocation:
     if not raw:
         raise InvalidParameter(field, "required")
     if m := ZIP_RE.match(raw):
-        row = lookup_zip(session, m.group(1))
+        row = _zip_row(session, m.group(1))
         if row is None:
             raise UnknownLocation(raw, field, suggestions=[])
         return ResolvedLocation(raw, _place_label(row.city, row.state), "zip", row.state, row.lat, row.lon)

@@ -29,22 +29,24 @@ def filters_for(criteria: SearchCriteria) -> Filters:
         if criteria.insurance else ())
 
 
-def answer(session: Session, plan: Plan) -> Answer | None:
-    """The answer, with its cards, when a snapshot valid for what ``session`` sees gives it; else None."""
+def answer(session: Session, plan: Plan, store=cache_for) -> Answer | None:
+    """The answer, with its cards, when a snapshot valid for what ``session`` sees gives it; else None.
+    ``store(snapshot)`` keeps what is read per clinic (``load_then``): cards, or the API's
+    pre-encoded results (``summaries.store_for``), which the answer then holds instead."""
     snapshot = registry.current(session)
     token = None
     if snapshot is not None:
-        found, token = _answer(session, snapshot, plan)
+        found, token = _answer(session, snapshot, plan, store)
         if found is not None:
             return found
     snapshot = registry.lookup(session, token=token).snapshot
     if snapshot is not None:
-        found, _token = _answer(session, snapshot, plan)
+        found, _token = _answer(session, snapshot, plan, store)
         return found
     return None
 
 
-def _answer(session: Session, snapshot: Snapshot, plan: Plan) -> tuple[Answer | None, Token | None]:
+def _answer(session: Session, snapshot: Snapshot, plan: Plan, store=cache_for) -> tuple[Answer | None, Token | None]:
     """The snapshot's answer and the token the session sees; no answer when that is not the snapshot's."""
     loc = plan.point
     radius = plan.criteria.radius
@@ -65,7 +67,7 @@ def _answer(session: Session, snapshot: Snapshot, plan: Plan) -> tuple[Answer | 
         order = np.concatenate([np.flatnonzero(~stale), np.flatnonzero(stale)])
         take = order[window.in_state.start:window.in_state.stop]
         rows += [(cid, None, "state") for cid in snapshot.id_at(home[take])]
-    cards, token_rows = cache_for(snapshot).load_then(
+    cards, token_rows = store(snapshot).load_then(
         session, [cid for cid, _d, _m in rows], TOKEN_SQL, fresh=lambda got: token_of(got) == snapshot.token)
     token = token_of(token_rows)
     if cards is None:

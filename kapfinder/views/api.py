@@ -15,7 +15,7 @@ from ..extensions import db, limiter
 from ..formats import clinic_url
 from ..models import Clinic, utcnow
 from ..openapi import build_openapi
-from ..search import parse_criteria, search, search_cache_key
+from ..search import parse_criteria, search, search_cache_key, search_json
 from ..serialize import clinic_detail, search_response
 from .. import vocab_words
 
@@ -32,6 +32,11 @@ def _clinic_url(clinic: Clinic) -> str | None:
     return clinic_url(current_app.config["BASE_URL"], clinic.slug)
 
 
+def _url_prefix() -> str:
+    """What a clinic's slug follows in its ``url`` (``_clinic_url``)."""
+    return clinic_url(current_app.config["BASE_URL"], "x")[:-1]
+
+
 #: How long a cached search response may be served. Any change to the directory ends it at once
 #: (the key holds the data's generation); the TTL only bounds how late a listing turns "stale".
 RESPONSE_TTL_S = 60
@@ -40,21 +45,31 @@ RESPONSE_TTL_S = 60
 @bp.get("/clinics")
 def clinics():
     criteria = parse_criteria(request.args.to_dict(flat=False), api=True)
-    responses = current_app.extensions.get("kapfinder_response_cache")
+    # "Cache-Control: no-cache" (a client's or a benchmark's) asks for a fresh answer: the response
+    # cache is neither read nor written (compressing a page no one asked to keep costs as much as
+    # a fifth of the request).
+    fresh = "no-cache" in request.headers.get("Cache-Control", "")
+    responses = None if fresh else current_app.extensions.get("kapfinder_response_cache")
     key = search_cache_key(db.session, criteria) if responses is not None else None
-    # "Cache-Control: no-cache" (a client's or a benchmark's) asks for a fresh answer.
-    if key is not None and "no-cache" not in request.headers.get("Cache-Control", ""):
+    if key is not None:
         body = _cached_body(responses.get_bytes(key))
         if body is not None:
             return current_app.response_class(body, mimetype="application/json")
     now = utcnow()
-    page = search(db.session, criteria, now=now, cache=current_app.extensions.get("kapfinder_cache"),
-                  use_index=current_app.config.get("SEARCH_INDEX", True))
-    response = jsonify(search_response(page, _clinic_url, now=now))
+    body = None
+    if current_app.config.get("SEARCH_INDEX", True):
+        # Straight from the index and each clinic's pre-encoded result (search.summaries), when
+        # the index answers this search; else the search below.
+        body = search_json(db.session, criteria, _url_prefix(), now=now,
+                           cache=current_app.extensions.get("kapfinder_cache"))
+    if body is None:
+        page = search(db.session, criteria, now=now, cache=current_app.extensions.get("kapfinder_cache"),
+                      use_index=current_app.config.get("SEARCH_INDEX", True))
+        body = jsonify(search_response(page, _clinic_url, now=now)).get_data()
     if key is not None:
         # Compressed (a page of 20 results: ~40 KB of JSON, ~6 KB stored) so a few hundred fit.
-        responses.set_bytes(key, zlib.compress(response.get_data(), 1), ttl=RESPONSE_TTL_S)
-    return response
+        responses.set_bytes(key, zlib.compress(body, 1), ttl=RESPONSE_TTL_S)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def _cached_body(stored: bytes | None) -> bytes | None:

@@ -63,3 +63,16 @@ def test_errors_are_never_cached(client, make_clinic):
     assert client.get("/api/v1/clinics?location=Atlantis, ZZ").status_code == 400
     assert client.get("/api/v1/clinics?location=Atlantis, ZZ").status_code == 400
     assert client.get("/api/v1/clinics?radius=0&location=78701").status_code == 400
+
+
+def test_a_no_cache_answer_is_not_kept(app, client, make_clinic):
+    make_clinic(name="Fresh Clinic", lat=30.2713, lon=-97.7426)
+    url = "/api/v1/clinics?location=78701&radius=25"
+    assert _names(client.get(url, headers={"Cache-Control": "no-cache"})) == ["Fresh Clinic"]
+    from kapfinder.extensions import db
+    from kapfinder.search import parse_criteria, search_cache_key
+
+    key = search_cache_key(db.session, parse_criteria({"location": ["78701"], "radius": ["25"]}, api=True))
+    assert app.extensions["kapfinder_response_cache"].get_bytes(key) is None
+    assert _names(client.get(url)) == ["Fresh Clinic"]
+    assert app.extensions["kapfinder_response_cache"].get_bytes(key) is not None

@@ -224,6 +224,23 @@ def _transaction(conn: Connection) -> Connection:
     return conn
 
 
+def changed_between(engine: Engine, since: Token, upto: Token) -> frozenset[str] | None:
+    """The clinics changed after ``since`` up to ``upto`` (both of one epoch), or None when the log
+    cannot say (a rebuild marker, a log trimmed past ``since``, another epoch)."""
+    if since[0] != upto[0] or since[1] > upto[1]:
+        return None
+    if since[1] == upto[1]:
+        return frozenset()
+    with engine.connect() as conn:
+        state = conn.execute(text(STATE_SQL)).first()
+        if state is None or state[0] != since[0] or int(state[2]) > since[1]:
+            return None
+        rows = conn.execute(text(CHANGES_SQL), {"since": since[1], "upto": upto[1]}).all()
+    if any(cid is None for _g, cid in rows):
+        return None
+    return frozenset(cid for _g, cid in rows)
+
+
 def advance(engine: Engine, current: Snapshot | Patched) -> Snapshot | Patched | None:
     """``current`` brought up to the directory as it is now, by patching; None when the changes
     since its base cannot be patched (a rebuild marker, a trimmed log, a new epoch)."""

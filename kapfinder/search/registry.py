@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from . import delta
 from .build import build as build_index
 from .cards import cache_for
+from .summaries import store_for
 from .freshness import Token, has_state_table, read_token
 from .index import Snapshot
 
@@ -73,6 +74,8 @@ def _rebuild(engine: Engine, entry: _Entry, apart: bool = False) -> None:
             elif isinstance(current, delta.Patched):  # a new base: it takes on what was patched meanwhile
                 entry.snapshot = snapshot if current.token == snapshot.token else _patched(engine, snapshot) or current
             # else a whole snapshot as new as this one is there already
+            if current is not None and entry.snapshot is not current:
+                _carry_over(engine, current, entry.snapshot)
     except Exception:  # the SQL path keeps answering; the next search tries again
         log.exception("search index: rebuild failed")
     finally:
@@ -140,7 +143,19 @@ def _patched(engine: Engine, current: Snapshot | delta.Patched) -> Snapshot | de
         return None
     if isinstance(advanced, delta.Patched) and advanced is not current:
         cache_for(advanced).keep_from(cache_for(current), advanced.latest)
+        store_for(advanced).keep_from(store_for(current), advanced.latest)
     return advanced
+
+
+def _carry_over(engine: Engine, old: Snapshot | delta.Patched, new: Snapshot | delta.Patched) -> None:
+    """A new base takes the pre-encoded API results of the state it replaces, but those of the
+    clinics changed in between: the results encoded before gunicorn forked stay in use after a
+    re-base. Nothing is carried when the change log cannot say what changed."""
+    if len(store_for(new)) or not len(store_for(old)):
+        return
+    dropped = delta.changed_between(engine, old.token, new.token)
+    if dropped is not None:
+        store_for(new).keep_from(store_for(old), dropped)
 
 
 def _patch(engine: Engine, entry: _Entry, token: Token) -> Snapshot | delta.Patched | None:

@@ -174,6 +174,8 @@ class SummaryStore:
         self._offsets = np.zeros(1, dtype=np.int64)
         self._blob = b""
         self._extra: dict[str, bytes] = {}
+        #: Packed entries no longer true at this store's state (their clinics changed since).
+        self._stale: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self._keys) + len(self._extra)
@@ -195,8 +197,9 @@ class SummaryStore:
         see this store's state of the directory (then nothing read is kept)."""
         ids = list(ids)
         found = dict(zip(ids, self._packed(ids)))
+        stale = self._stale
         for cid, stored in found.items():
-            if stored is None:
+            if stored is None or cid in stale:
                 found[cid] = self._extra.get(cid)
         missing = [cid for cid, stored in found.items() if stored is None]
         if missing:
@@ -225,7 +228,17 @@ class SummaryStore:
         self._offsets = np.concatenate([[0], np.cumsum([len(e) for _k, e in entries], dtype=np.int64)])
         self._blob = b"".join(e for _k, e in entries)
         self._extra = {}
+        self._stale = frozenset()
         return True
+
+    def keep_from(self, other: SummaryStore, dropped: frozenset[str]) -> None:
+        """Take ``other``'s entries but those of ``dropped`` clinics (a later state of the
+        directory: the packed buffers are shared, not copied). A store that has entries keeps them."""
+        if len(self):
+            return
+        self._keys, self._offsets, self._blob = other._keys, other._offsets, other._blob
+        self._stale = other._stale | dropped
+        self._extra = {cid: e for cid, e in list(other._extra.items()) if cid not in dropped}
 
     def packed(self) -> tuple[np.ndarray, np.ndarray, bytes]:
         """What ``preload`` packed, to hand to another process (``unpack``)."""
@@ -234,6 +247,7 @@ class SummaryStore:
     def unpack(self, packed: tuple[np.ndarray, np.ndarray, bytes]) -> None:
         self._keys, self._offsets, self._blob = packed
         self._extra = {}
+        self._stale = frozenset()
 
 
 _STORES: weakref.WeakKeyDictionary[Any, SummaryStore] = weakref.WeakKeyDictionary()

@@ -72,6 +72,8 @@ class SearchForm(Form):
         self.service.choices = _any(_l("Any service")) + vocab_words.lazy_choices(vocab.SERVICES)
         self.condition.choices = vocab_words.lazy_choices(vocab.CONDITIONS)
         self.language.choices = vocab_words.lazy_choices(vocab.LANGUAGES)
+        # The parser reads language codes in any case (``ES`` is ``es``): the box shows ticked too.
+        self.language.data = [v.strip().lower() for v in self.language.data or [] if isinstance(v, str)]
         self.setting.choices = _any(_l("In the clinic or at home")) + vocab_words.lazy_choices(vocab.SETTINGS)
         self.accepting.choices = [("1", _l("Only clinics accepting new patients"))]
         self.sort.choices = vocab_words.lazy_choices(vocab.SORTS)

@@ -36,6 +36,13 @@ def test_search_by_spanish_finds_staff_and_interpreters_and_cards_say_so(get_pag
     assert ticked == ["es"]
 
 
+def test_a_code_typed_in_capitals_filters_and_shows_its_box_ticked(get_page, three):
+    html = get_page("/search", query_string={"location": "78701", "language": "ES"}).get_data(as_text=True)
+    assert len(texts(html, cls="result-card")) == 2
+    ticked = [a["value"] for _t, a in tags(html, "input") if a.get("name") == "language" and "checked" in a]
+    assert ticked == ["es"]
+
+
 def test_a_card_says_nothing_about_languages_the_listing_does_not_state(get_page, three):
     html = get_page("/search", query_string={"location": "78701"}).get_data(as_text=True)
     assert "Languages" not in card_text(html.encode(), "Says Nothing")

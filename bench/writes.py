@@ -129,7 +129,7 @@ def measure(url: str, mix: list[dict], now, seconds: float) -> dict:
         quiet = _timed_searches(session, criteria, now, seconds, cache)
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--writer", url, str(seconds)],
                                 stdout=subprocess.PIPE, text=True)
-        busy = _timed_searches(session, criteria, now, seconds + 1.5, cache)
+        busy = _timed_searches(session, criteria, now, seconds + 3, cache)  # the last change seen too
         out, _err = proc.communicate(timeout=120)
     engine.dispose()
     commits = [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -20,7 +20,10 @@ from kapfinder.bulk import delete_clinics
 from kapfinder.models import Clinic, ClinicInsurance, utcnow
 from kapfinder.search import delta, registry
 from kapfinder.search.freshness import read_token
-from test_searchindex import _args, _both, _facts, _ids, directory, random_queries  # noqa: F401 - a fixture
+import test_searchindex
+from test_searchindex import _args, _both, _facts, _ids, random_queries
+
+directory = test_searchindex.directory  # the same ~300-clinic directory, as a fixture here too
 
 pytestmark = pytest.mark.usefixtures("directory")
 

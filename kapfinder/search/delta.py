@@ -114,6 +114,12 @@ class _Matches:
     base: Matches
     delta: Matches
     total: int
+    nb: int = 0  # the base's size: delta positions follow it
+
+    @property
+    def clinics(self) -> np.ndarray:
+        """Every match's position in the patched index (base matches, then the delta's)."""
+        return np.r_[self.base.clinics, self.delta.clinics + self.nb]
 
 
 class Patched:
@@ -144,7 +150,7 @@ class Patched:
     def within(self, lat: float, lon: float, radius_mi: float, f: Filters) -> _Matches:
         base = self.masked.within(lat, lon, radius_mi, f)
         delta = self.delta.within(lat, lon, radius_mi, f)
-        return _Matches(base, delta, base.total + delta.total)
+        return _Matches(base, delta, base.total + delta.total, self.nb)
 
     def ranked(self, m: _Matches, start: int, stop: int, lat: float, lon: float) -> list[tuple[str, float]]:
         """Matches [start, stop) of the merged ranking (distance to 0.1 mi, then the tie-break rank).

@@ -39,8 +39,9 @@ def answer(session: Session, plan: Plan, store=cache_for) -> Answer | None:
         found, token = _answer(session, snapshot, plan, store)
         if found is not None:
             return found
-    snapshot = registry.lookup(session, token=token).snapshot
-    if snapshot is not None:
+    found_lookup = registry.lookup(session, token=token)
+    snapshot = found_lookup.snapshot or found_lookup.newer
+    if snapshot is not None:  # (a newer one answers if the session sees it by now; else SQL)
         found, _token = _answer(session, snapshot, plan, store)
         return found
     return None

@@ -88,6 +88,10 @@ class Lookup:
 
     token: Token | None
     snapshot: Snapshot | delta.Patched | None
+    #: When no snapshot stands for ``token``: this process's index if it is newer (the session began
+    #: before a commit the index has). A search may try it: its own read of the token with its
+    #: cards says whether the session sees it by then (READ COMMITTED does).
+    newer: Snapshot | delta.Patched | None = None
 
 
 def current(session: Session) -> Snapshot | delta.Patched | None:
@@ -114,11 +118,13 @@ def lookup(session: Session, *, build: bool = True, token: Token | None = None) 
     if not build:
         return Lookup(token, None)
     if snapshot is not None and token is not None and snapshot.token[0] == token[0]:
-        if token[1] < snapshot.token[1]:  # a transaction begun before a change this process has: SQL
-            return Lookup(token, None)
+        if token[1] < snapshot.token[1]:  # a transaction begun before a change this process has
+            return Lookup(token, None, snapshot)
         patched = _patch(engine, entry, token)
         if patched is not None:
-            return Lookup(token, patched if patched.token == token else None)
+            if patched.token == token:
+                return Lookup(token, patched)
+            return Lookup(token, None, patched if patched.token[1] > token[1] else None)
     background = snapshot is not None and snapshot.built_s > SYNC_BUILD_S
     with entry.lock:
         if entry.building:

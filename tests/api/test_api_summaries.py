@@ -81,10 +81,17 @@ def test_a_change_is_seen_at_once(client, db_session, make_clinic):
 
 
 def _preload(db):
-    from kapfinder.search import registry
+    """A whole snapshot built now (as gunicorn's master builds one) with every result preloaded."""
+    from kapfinder.search import delta, registry
     from kapfinder.search.freshness import TOKEN_SQL, token_of
 
+    engine = db.session.get_bind()
+    entry = registry._entry(engine)
+    entry.building = True
+    registry._rebuild(engine, entry)
+    db.session.rollback()
     snapshot = registry.lookup(db.session).snapshot
+    assert snapshot is not None and not isinstance(snapshot, delta.Patched)
     ids = snapshot.id_at(__import__("numpy").arange(snapshot.n))
     assert summaries.store_for(snapshot).preload(
         db.session, ids, TOKEN_SQL, fresh=lambda rows: token_of(rows) == snapshot.token)

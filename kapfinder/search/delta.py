@@ -212,13 +212,7 @@ class Patched:
                                     (~in_base, self.delta, positions[~in_base] - self.nb)):
             if not len(pos):
                 continue
-            ok = (snapshot.settings[pos] & setting) != 0
-            if snapshot.hidden is not None:
-                ok &= ~snapshot.hidden[pos]
-            filtered = snapshot._keep(pos, f)
-            if filtered is not None:
-                ok &= filtered
-            keep[part] = ok
+            keep[part] = snapshot.passes(pos, f, setting)
         return keep
 
 

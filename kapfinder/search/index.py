@@ -135,6 +135,16 @@ class Snapshot:
             return [v.decode() for v in self._ids[positions].tolist()]
         return [str(uuid.UUID(bytes=row)) for row in map(bytes, self._packed[positions])]
 
+    def passes(self, pos: np.ndarray, f: Filters, setting: int) -> np.ndarray:
+        """Which clinics at ``pos`` offer ``setting``, are not hidden (patched away) and pass ``f``."""
+        keep = (self.settings[pos] & setting) != 0
+        if self.hidden is not None:
+            keep &= ~self.hidden[pos]
+        filtered = self._keep(pos, f)
+        if filtered is not None:
+            keep &= filtered
+        return keep
+
     def _keep(self, pos: np.ndarray, f: Filters) -> np.ndarray | None:
         """Which of ``pos`` pass the filters (a boolean array), or None when nothing filters."""
         if not (f.methods or f.conditions or f.languages or f.accepting or f.carrier is not None):
@@ -178,12 +188,7 @@ class Snapshot:
         first = self.p_start[points]
         counts = self.p_start[points + 1] - first
         pos = _runs(first, counts)
-        keep = (self.settings[pos] & IN_CLINIC) != 0
-        if self.hidden is not None:
-            keep &= ~self.hidden[pos]
-        filtered = self._keep(pos, f)
-        if filtered is not None:
-            keep &= filtered
+        keep = self.passes(pos, f, IN_CLINIC)
         kept = np.add.reduceat(keep.astype(np.int64), np.cumsum(counts) - counts)
         some = kept > 0
         return Matches(points[some], dots[some], kept[some], pos[keep], int(kept.sum()))
@@ -247,12 +252,7 @@ class Snapshot:
         pos, confirmed = self.at_home.get(state, (None, None))
         if pos is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        keep = (self.settings[pos] & AT_HOME) != 0
-        if self.hidden is not None:
-            keep &= ~self.hidden[pos]
-        filtered = self._keep(pos, f)
-        if filtered is not None:
-            keep &= filtered
+        keep = self.passes(pos, f, AT_HOME)
         return pos[keep], confirmed[keep]
 
     def near(self, positions: np.ndarray, lat: float, lon: float, radius_mi: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """kapfinder HTTP load (part of `make bench`): the app served with gunicorn, measured with wrk.
 
-    .venv/bin/python bench/httpload.py [--clinics 100000] [--engine sqlite|postgres] [--seconds 10]
+    .venv/bin/python bench/run.py --http-only [--clinics 100000] [--engine sqlite|postgres] [--http-seconds 10]
 
 Serves the app as production does (`gunicorn -c gunicorn.conf.py app:app`, worker recycling off)
 on a loopback port against the benchmark database (bench/run.py builds and caches it), and measures
@@ -16,11 +16,10 @@ with wrk, 2 threads x 32 connections, in one run:
    response cache answers after their first time.
 
 Each wrk thread, and each round, starts at its own place in the list of queries, so no query is
-asked twice unless a thread makes more than 3,333 requests in a round. Prints its own table when run alone; bench/run.py reports the same dict.
+asked twice unless a thread makes more than 3,333 requests in a round. bench/run.py reports its dict (`--http-only`: this part alone).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -331,26 +330,3 @@ def rows(http: dict) -> list[tuple[str, str, str, bool | None]]:
          f"(p99 {cached.get('latency_p99_ms', '?')} ms, {cached['non_2xx']} non-2xx)", "", None),
     ]
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clinics", type=int, default=100_000)
-    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rebuild", action="store_true")
-    args = parser.parse_args(argv)
-    import run  # bench/run.py: the cached benchmark database
-
-    built = run.ensure_database(args.engine, args.clinics, args.rebuild)
-    log(f"serving {args.clinics:,} clinics on {args.engine}; wrk {THREADS}x{CONNECTIONS}, {args.seconds:g} s each")
-    http = measure(built["url"], args.seconds, args.engine)
-    print(json.dumps(http, indent=2))
-    for metric, value, goal, met in rows(http):
-        status = "" if met is None else ("met" if met else "MISSED")
-        print(f"{metric:<34} {value}  {goal} {status}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

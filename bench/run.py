@@ -376,15 +376,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer queries and shorter HTTP runs")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database even if it is current")
     parser.add_argument("--no-http", action="store_true", help="skip the gunicorn + wrk part")
+    parser.add_argument("--http-only", action="store_true", help="only the gunicorn + wrk part (bench/httpload.py)")
+    parser.add_argument("--http-seconds", type=int, help="length of each wrk run (10; 3 with --quick)")
     parser.add_argument("--write-seconds", type=float, default=30,
                         help="search this long without, then with one committed change a second (bench/writes.py; 0: skip)")
     args = parser.parse_args(argv)
 
     queries = 150 if args.quick else 600
     naive_count = 4 if args.quick else (10 if args.clinics <= 200_000 else 4)
-    http_seconds = 3 if args.quick else 10
+    http_seconds = args.http_seconds or (3 if args.quick else 10)
 
     built = ensure_database(args.engine, args.clinics, args.rebuild)
+    if args.http_only:
+        log(f"serving {args.clinics:,} clinics on {args.engine}; wrk {httpload.THREADS}x{httpload.CONNECTIONS}, "
+            f"{http_seconds} s each")
+        http = httpload.measure(built["url"], http_seconds, args.engine)
+        print(json.dumps(http, indent=2))
+        print("\n".join(f"{metric:<34} {value}  {goal} {'' if met is None else ('met' if met else 'MISSED')}"
+                        for metric, value, goal, met in httpload.rows(http)))
+        return 0
     from kapfinder.db import configure_engine
     from kapfinder.models import utcnow
 

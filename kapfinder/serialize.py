@@ -14,7 +14,7 @@ from .geo import mi_to_km, round_tenth
 
 if TYPE_CHECKING:
     from .models import Clinic, ClinicFacts
-    from .search import SearchPage
+    from .search.page import SearchPage
 
 
 def _index(vocabulary: vocab.Vocabulary) -> Callable[[str], int]:

@@ -36,9 +36,15 @@ def data_license() -> dict[str, str | None]:
             "attribution": current_app.config.get("DATA_ATTRIBUTION")}
 
 
-def date_text(value: date | datetime | None) -> str:
+def date_text(value: date | datetime | str | None) -> str:
+    """A date as the reader's locale writes it ("Dec 6, 2026", "6 dic 2026"); an ISO text is read first."""
     if value is None:
         return _("date unknown")
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
     return format_date(value, "medium")
 
 

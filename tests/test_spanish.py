@@ -103,6 +103,18 @@ def test_clinic_page_reads_in_spanish_with_es_us_dates_and_money(client, clinic)
         assert words in main, words
 
 
+def test_coverage_and_price_dates_read_in_spanish_and_stay_iso_for_machines(client, make_clinic):
+    make_clinic(name="Fechas Clinic", slug="fechas-austin", methods=["iv"],
+                insurance=[{"carrier": "aetna", "service": "ketamine", "network": "in-network",
+                            "as_of": date(2026, 11, 26)}],
+                prices=[{"service": "ketamine", "min_usd": 400, "max_usd": 500, "as_of": date(2026, 10, 3)}])
+    html = spanish_page(client, "/clinics/fechas-austin?lang=es")
+    main = text_of(html, tag="main")
+    assert "26 nov 2026" in main and "3 oct 2026" in main
+    assert "2026-11-26" not in main and "2026-10-03" not in main
+    assert 'datetime="2026-11-26"' in html and 'datetime="2026-10-03"' in html
+
+
 def test_owner_pages_in_spanish(client, clinic, make_user, login, db_session):
     owner = make_user()
     clinic.owner_id = owner.id

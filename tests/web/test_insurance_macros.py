@@ -5,6 +5,7 @@ import html
 import re
 from datetime import date, timedelta
 
+from babel.dates import format_date
 from flask import render_template_string
 
 from kapfinder.coverage import coverage_for
@@ -50,7 +51,7 @@ def test_coverage_summary_leads_with_what_the_patient_asked(app, make_clinic):
     markup = render("{{ coverage_summary(hit, 'aetna', 'ppo', ['im']) }}", hit=hit)
     lead = re.search(r'<p class="coverage-lead[^"]*"><strong>(.*?)</strong></p>', markup, flags=re.S)
     assert lead, "no emphasised lead line"
-    assert text_of(lead.group(1)) == f"IM ketamine: out of network with Aetna PPO, superbill provided, as of {as_of.isoformat()}"
+    assert text_of(lead.group(1)) == f"IM ketamine: out of network with Aetna PPO, superbill provided, as of {format_date(as_of, 'medium', locale='en')}"
     out = text_of(markup)
     assert out.index("IM ketamine") < out.index("Also: Spravato: in network with Aetna PPO")
 
@@ -73,9 +74,9 @@ def test_insurance_table_by_service_with_dates_and_stale_rows(app, make_clinic):
     rows = rows_of(render("{{ insurance_table(clinic) }}", clinic=clinic))
     assert rows[0] == "Service Carrier Plan types Network As of"
     assert rows[1:] == [
-        f"Spravato Aetna PPO, POS in network {recent.isoformat()}",
-        f"Spravato Medicare all plan types in network {recent.isoformat()}",
-        f"Psychotherapy Cigna all plan types out of network (superbill) {old.isoformat()} not confirmed recently",
+        f"Spravato Aetna PPO, POS in network {format_date(recent, 'medium', locale='en')}",
+        f"Spravato Medicare all plan types in network {format_date(recent, 'medium', locale='en')}",
+        f"Psychotherapy Cigna all plan types out of network (superbill) {format_date(old, 'medium', locale='en')} not confirmed recently",
     ]
 
 
@@ -93,7 +94,7 @@ def test_prices_table_and_payment_options_in_words(app, make_clinic):
                                  {"service": "esketamine", "min_usd": None, "max_usd": None}])
     out = render("{{ prices_table(clinic) }}", clinic=clinic)
     rows = rows_of(out)
-    today = date.today().isoformat()
+    today = format_date(date.today(), 'medium', locale='en')
     assert rows[1:] == [
         f"Spravato price not listed {today}",
         f"IV/oral ketamine $450–$600 {today}",

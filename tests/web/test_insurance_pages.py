@@ -6,6 +6,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from babel.dates import format_date
 
 from kapfinder import vocab
 from kapfinder.carrier_notes import notes_for
@@ -281,7 +282,7 @@ def test_stale_insurance_fact_is_flagged_on_the_result(client, make_clinic):
                             "as_of": date.today() - timedelta(days=120)}])
     card = card_text(client.get("/insurance", query_string={"insurance": "uhc", "location": AUSTIN}).data,
                      "Old Facts Clinic")
-    as_of = (date.today() - timedelta(days=120)).isoformat()
+    as_of = format_date(date.today() - timedelta(days=120), 'medium', locale='en')
     assert f"Spravato: in network with UnitedHealthcare, as of {as_of} (not confirmed recently)" in card
 
 
@@ -319,9 +320,9 @@ def test_clinic_page_shows_insurance_by_service_prices_and_stale_facts(client, m
     response = client.get(f"/clinics/{clinic.slug}")
     assert response.status_code == 200
     rows = [text_of(r) for r in re.findall(r"<tr>(.*?)</tr>", response.data.decode(), flags=re.S)]
-    assert f"Spravato Aetna PPO in network {date.today().isoformat()}" in rows
-    assert f"Psychotherapy Cigna all plan types out of network (superbill) {old.isoformat()} not confirmed recently" in rows
-    assert f"IV ketamine $450–$600 {date.today().isoformat()}" in rows
+    assert f"Spravato Aetna PPO in network {format_date(date.today(), 'medium', locale='en')}" in rows
+    assert f"Psychotherapy Cigna all plan types out of network (superbill) {format_date(old, 'medium', locale='en')} not confirmed recently" in rows
+    assert f"IV ketamine $450–$600 {format_date(date.today(), 'medium', locale='en')}" in rows
     page = text_of(response.data)
     assert "HSA/FSA cards accepted: yes" in page and "Sliding-scale fees: not offered" in page
     assert "Confirm with the clinic and your insurer" in page

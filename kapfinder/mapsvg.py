@@ -47,10 +47,19 @@ class GridLine:
     position: float  # y for lat lines, x for lon lines
 
     @property
-    def label(self) -> str:
+    def degrees(self) -> str:
+        return f"{abs(self.value):g}"
+
+    @property
+    def hemisphere(self) -> str:
+        """N, S, E or W: templates put it into words (Spanish writes W as O)."""
         if self.kind == "lat":
-            return f"{abs(self.value):g}°{'N' if self.value >= 0 else 'S'}"
-        return f"{abs(self.value):g}°{'E' if self.value >= 0 else 'W'}"
+            return "N" if self.value >= 0 else "S"
+        return "E" if self.value >= 0 else "W"
+
+    @property
+    def label(self) -> str:
+        return f"{self.degrees}°{self.hemisphere}"
 
 
 @dataclass(frozen=True)

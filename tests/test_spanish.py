@@ -91,6 +91,8 @@ def test_a_state_search_names_the_state_in_spanish(client, make_clinic):
     html = spanish_page(client, "/search?location=New+York&lang=es")
     assert "Nueva York" in text_of(html, tag="h1") and "New York ·" not in html
     assert "en Nueva York, numeradas como en la lista" in visible_text(html)  # the map's text names it too
+    # The map's meridians are west of Greenwich: Spanish writes O (oeste), never W.
+    assert "°O</text>" in html and "°W</text>" not in html and "°N</text>" in html
 
 
 def test_clinic_page_reads_in_spanish_with_es_us_dates_and_money(client, clinic):

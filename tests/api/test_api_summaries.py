@@ -43,16 +43,10 @@ def directory(db_session):
 
 @pytest.mark.parametrize("preload", [False, True])
 def test_the_pre_encoded_answer_is_the_dict_answer(app, client, db_session, directory, preload):
-    if preload:
+    if preload:  # as gunicorn's master does: a whole snapshot, every result encoded
         from kapfinder.extensions import db
-        from kapfinder.search import registry
-        from kapfinder.search.freshness import TOKEN_SQL, token_of
 
-        snapshot = registry.lookup(db.session).snapshot
-        assert snapshot is not None
-        ids = snapshot.id_at(__import__("numpy").arange(snapshot.n))
-        assert summaries.store_for(snapshot).preload(
-            db.session, ids, TOKEN_SQL, fresh=lambda rows: token_of(rows) == snapshot.token)
+        snapshot = _preload(db)
         assert len(summaries.store_for(snapshot)) == snapshot.n
     compared = 0
     for params in QUERIES:

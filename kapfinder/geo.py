@@ -250,7 +250,7 @@ _ZIP_TABLES: dict[Any, _ZipTable] = {}
 _ZIP_TABLES_LOCK = threading.Lock()
 
 
-def _zip_row(session: Session, zip5: str) -> _ZipRow | None:
+def _zip_row(session: Session, zip5: str) -> _ZipRow | GazetteerZip | None:
     """A ZIP's place and centroid, from this process's copy of the ZIP table (read once per database)."""
     url = session.get_bind().url
     table = _ZIP_TABLES.get(url)
@@ -260,9 +260,7 @@ def _zip_row(session: Session, zip5: str) -> _ZipRow | None:
             if table is None:
                 rows = raw_fetchall(session, "SELECT zip, city, state, lat, lon FROM gazetteer_zip")
                 if not rows:  # a database not loaded yet: ask it each time until it is
-                    found = raw_fetchall(session, "SELECT city, state, lat, lon FROM gazetteer_zip WHERE zip IN {ids}",
-                                         [zip5])
-                    return _ZipRow(*found[0]) if found else None
+                    return lookup_zip(session, zip5)
                 table = _ZIP_TABLES[url] = _ZipTable(rows)
     return table.get(zip5)
 

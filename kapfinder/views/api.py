@@ -9,7 +9,7 @@ import zlib
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import language, listings, vocab
+from .. import listings, vocab, vocab_words
 from ..errors import NotFound
 from ..extensions import db, limiter
 from ..formats import clinic_url
@@ -17,7 +17,6 @@ from ..models import Clinic, utcnow
 from ..openapi import build_openapi
 from ..search import parse_criteria, search, search_cache_key, search_json
 from ..serialize import clinic_detail, search_response
-from .. import vocab_words
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -95,8 +94,6 @@ def clinic(ident: str):
 @bp.get("/taxonomy")
 def taxonomy():
     """Slugs with English labels; ``?lang=es`` gives the labels and descriptions in Spanish."""
-    if language.current() == language.DEFAULT:
-        return jsonify({name: vocabulary.as_json() for name, vocabulary in vocab.TAXONOMY.items()})
     return jsonify({name: vocab_words.as_json(vocabulary) for name, vocabulary in vocab.TAXONOMY.items()})
 
 
